@@ -1,0 +1,23 @@
+// Where the tests find the project's outputs and the external reference data.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace apr::test {
+
+// ../shared/testdata beside the checkout (external data: never copied into the repo).
+inline std::filesystem::path testdata_dir() { return APR_TEST_TESTDATA_DIR; }
+inline bool have_testdata() { return std::filesystem::is_directory(testdata_dir()); }
+inline std::string no_testdata_reason() {
+    return "external test data not found at " + testdata_dir().string() + " (../shared/testdata)";
+}
+
+inline std::filesystem::path bin_dir() { return APR_TEST_BIN_DIR; }
+inline std::filesystem::path backend_dir() { return APR_TEST_BACKEND_DIR; }
+inline std::filesystem::path fixture_dir() { return APR_TEST_FIXTURE_DIR; }
+
+// A scratch folder for one test, created empty.
+std::filesystem::path scratch_dir(const std::string& test_name);
+
+}  // namespace apr::test
