@@ -50,6 +50,8 @@ struct GgufValue {
     std::vector<double> floats;         // FLOAT32, FLOAT64
     std::vector<std::string> strings;   // STRING
     uint64_t array_length = 0;
+    uint64_t offset = 0;                // where the value starts in the file (for messages)
+    uint64_t index = 0;                 // its position among the key/value pairs ("kv[index]")
 };
 
 struct GgufTensorInfo {
@@ -59,6 +61,7 @@ struct GgufTensorInfo {
     uint64_t offset = 0;                // from the start of the data section
     uint64_t n_bytes = 0;               // from the type's block layout
     const uint8_t* data = nullptr;      // into the mapping
+    uint64_t info_offset = 0;           // where its tensor_infos entry starts in the file
     uint64_t n_elements() const;
 };
 
@@ -77,6 +80,8 @@ public:
     uint64_t file_size() const { return size_; }
     uint64_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }
+    // The whole file's bytes (the mapping, or the memory given to from_memory).
+    std::span<const uint8_t> bytes() const { return {base_, size_t(size_)}; }
 
     // Metadata. The typed getters return nullopt when the key is absent and throw GgufError
     // when it is present with an incompatible type (naming the key).
@@ -99,6 +104,8 @@ public:
 private:
     GgufFile() = default;
     void parse();
+    // The GgufValue of `key` when it has the wanted type family; throws when it has another.
+    [[noreturn]] void throw_wrong_type(std::string_view key, const GgufValue& v, const char* wanted) const;
 
     std::string path_;
     const uint8_t* base_ = nullptr;

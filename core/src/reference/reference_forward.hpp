@@ -14,7 +14,8 @@ namespace apr {
 
 class ReferenceForward {
 public:
-    // `model` must outlive this object. n_threads 0 = hardware concurrency.
+    // `model` must outlive this object. n_threads 0 = hardware concurrency. Checks the view
+    // (architecture, shapes, tensor types) and throws std::invalid_argument naming the problem.
     ReferenceForward(const apr_model_view& model, uint32_t n_ctx, unsigned n_threads = 0);
     ~ReferenceForward();
 
@@ -24,6 +25,10 @@ public:
 
     uint32_t n_vocab() const;
     uint32_t n_ctx() const;
+    // Positions held in the KV cache now (the `pos` a continuing step would pass).
+    uint32_t n_cached() const;
+    // Threads the forward runs on (the caller's thread included).
+    unsigned n_threads() const;
 
 private:
     struct Impl;
