@@ -169,6 +169,7 @@ TEST_CASE("sampler rejects bad input", "[sampler]") {
     Sampler s(plain(), 4);
     CHECK_THROWS_AS(s.sample(std::vector<float>{1.0f, 2.0f}), std::invalid_argument);
     CHECK_THROWS_AS(s.sample(std::vector<float>(4, std::nanf(""))), std::invalid_argument);
+    CHECK_THROWS_AS(s.sample(std::vector<float>(4, -INFINITY)), std::invalid_argument);
     std::vector<float> one_nan = {std::nanf(""), 1.0f, 0.0f, 0.5f};
     Sampler g(plain(0.0f), 4);
     CHECK(g.sample(one_nan) == 1);
