@@ -122,3 +122,35 @@ TEST_CASE("streaming detokenizer gives decode's text for every test case", "[tok
         }
     }
 }
+
+TEST_CASE("real vocabularies: special tokens, BOS policy and end of generation", "[tokenizer]") {
+    {
+        const std::string name = "ggml-vocab-llama-spm.gguf";
+        APR_SKIP_TEST_UNLESS(have_vocab(name), missing_vocab(name));
+        auto file = GgufFile::open(vocab_file(name).string());
+        auto tok = Tokenizer::from_gguf(*file);
+        CHECK(tok->model() == "llama");
+        CHECK(tok->n_vocab() == 32000);
+        CHECK(tok->add_bos());
+        CHECK(tok->bos() == 1);
+        CHECK(tok->eos() == 2);
+        CHECK(tok->is_end_of_generation(2));
+        CHECK_FALSE(tok->is_end_of_generation(1));
+        CHECK(tok->encode("Hello world", true) == std::vector<int32_t>{1, 15043, 3186});
+        CHECK(tok->encode("<s>Hello world", false, true) == std::vector<int32_t>{1, 15043, 3186});
+        CHECK(tok->decode(std::vector<int32_t>{1, 15043, 3186, 2}) == "Hello world");
+    }
+    {
+        const std::string name = "ggml-vocab-gpt-2.gguf";
+        APR_SKIP_TEST_UNLESS(have_vocab(name), missing_vocab(name));
+        auto file = GgufFile::open(vocab_file(name).string());
+        auto tok = Tokenizer::from_gguf(*file);
+        CHECK(tok->model() == "gpt2");
+        CHECK_FALSE(tok->add_bos());
+        CHECK(tok->eos() == 50256);
+        CHECK(tok->is_end_of_generation(50256));
+        CHECK(tok->encode("Hello world", true) == std::vector<int32_t>{15496, 995});
+        CHECK(tok->encode("Hello world<|endoftext|>", false, true) == std::vector<int32_t>{15496, 995, 50256});
+        CHECK(tok->decode(std::vector<int32_t>{15496, 995, 50256}) == "Hello world");
+    }
+}

@@ -62,17 +62,15 @@ int32_t Sampler::sample(std::span<const float> logits) {
         return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
     };
 
-    if (params_.temperature <= 0.0f) {
-        return std::min_element(candidates.begin(), candidates.end(), better)->id;
-    }
+    const auto best = std::min_element(candidates.begin(), candidates.end(), better);
+    if (std::isinf(best->logit) && best->logit < 0) throw std::invalid_argument("sampler: every logit is -inf");
+    if (params_.temperature <= 0.0f) return best->id;
 
     // top-k
     size_t keep = candidates.size();
     if (params_.top_k > 0) keep = std::min(keep, static_cast<size_t>(params_.top_k));
     std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep), candidates.end(), better);
     candidates.resize(keep);
-    if (!std::isfinite(candidates.front().logit) && candidates.front().logit < 0)
-        throw std::invalid_argument("sampler: every logit is -inf");
 
     // Probabilities of the current candidates at temperature 1 (as llama.cpp's top-p and min-p
     // see them: temperature is applied after these cuts).

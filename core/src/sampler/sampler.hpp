@@ -19,7 +19,7 @@ struct SamplerParams {
     float top_p = 0.95f;          // >= 1: no nucleus cut
     float min_p = 0.05f;          // <= 0: no min-p cut
     float repeat_penalty = 1.0f;  // 1: off. Seen tokens: positive logits / penalty, negative * penalty
-    int32_t repeat_last_n = 64;   // how many accepted tokens the penalty looks back; 0 off, -1 all
+    int32_t repeat_last_n = 64;   // how many accepted tokens the penalty looks back; 0 off, < 0 all
     uint64_t seed = 0x5EED5EED5EED5EEDull;
 };
 
@@ -30,7 +30,7 @@ public:
     Sampler(SamplerParams params, uint32_t n_vocab);
 
     // Picks a token id from `logits` (one per vocabulary entry). NaN logits are never picked.
-    // Throws std::invalid_argument when logits.size() != n_vocab or no logit is a number.
+    // Throws std::invalid_argument when logits.size() != n_vocab or every logit is NaN or -inf.
     // Does not record the choice: call accept() with the token actually used.
     int32_t sample(std::span<const float> logits);
 

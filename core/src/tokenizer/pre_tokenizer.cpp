@@ -115,7 +115,9 @@ struct PreTokenizer::Expression {
         size_t offset = 0;
         size_t last_end = 0;
         while (offset < length) {
-            const int rc = pcre2_match(code, subject, length, offset, 0, match, nullptr);
+            // split() has already made the text valid UTF-8; without NO_UTF_CHECK PCRE2 would
+            // re-validate the whole piece on every call, which is quadratic in its length.
+            const int rc = pcre2_match(code, subject, length, offset, PCRE2_NO_UTF_CHECK, match, nullptr);
             if (rc == PCRE2_ERROR_NOMATCH) break;
             if (rc < 0) {
                 PCRE2_UCHAR message[256];

@@ -46,6 +46,9 @@ public:
     // text dropped from the first piece that has text; BPE vocabularies that ask for it get
     // clean_up_tokenization_spaces. `at_text_start` = false decodes a continuation (e.g. the
     // generated part after a prompt), where that leading space is real and kept.
+    // One deliberate difference from llama.cpp: after a leading BOS (or other control token)
+    // llama.cpp keeps that space; we drop it, because encode added it there too, so that
+    // decode(encode(text, true)) == text.
     std::string decode(std::span<const int32_t> ids, bool at_text_start = true) const;
 
     int32_t bos() const;  // -1 when the vocabulary has none
