@@ -72,7 +72,7 @@ TEST_CASE("top-k 1 is greedy at any temperature", "[sampler]") {
     }
 }
 
-TEST_CASE("the same seed gives the same tokens; another seed other tokens", "[sampler]") {
+TEST_CASE("the same seed gives the same tokens - another seed other tokens", "[sampler]") {
     std::mt19937 rng(3);
     std::vector<std::vector<float>> steps;
     for (int i = 0; i < 40; ++i) steps.push_back(random_logits(rng, 50));

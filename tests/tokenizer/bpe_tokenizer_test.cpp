@@ -63,7 +63,7 @@ TEST_CASE("BPE add_bos_token from the metadata", "[tokenizer]") {
     CHECK(tok->encode("hello", true) == Ids{0, 12});
 }
 
-TEST_CASE("gpt2 decode cleans up tokenization spaces; qwen2 does not", "[tokenizer]") {
+TEST_CASE("gpt2 decode cleans up tokenization spaces - qwen2 does not", "[tokenizer]") {
     const Ids ids = {12, 19, 17};  // "hello" " ," " world"
     MemoryGguf gpt2(bpe_vocab("gpt2"));
     CHECK(Tokenizer::from_gguf(*gpt2.file)->decode(ids) == "hello, world");
