@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <iostream>
 #include <vector>
@@ -72,6 +73,9 @@ void time_gate_workload(const char* label, const apr::test::TinyShape& shape, ui
     const size_t nv = ref.n_vocab();
     std::vector<int32_t> tokens = {1, 17, 42, 99, 300, 512, 7, 1999};
     std::vector<float> logits(tokens.size() * nv);
+    // CPU time of all threads as well as wall time: on a shared machine the wall time also
+    // counts other processes' turns.
+    const std::clock_t cpu_start = std::clock();
     start = std::chrono::steady_clock::now();
     ref.step(tokens.data(), 8, 0, true, logits.data());
     const double prefill_s = seconds_since(start);
@@ -89,7 +93,8 @@ void time_gate_workload(const char* label, const apr::test::TinyShape& shape, ui
     }
     std::cout << "[reference-perf] " << label << " (" << model.view().n_tensors << " tensors, built in " << build_s
               << " s): prefill 8 tokens (all logits) " << prefill_s << " s, 3 decode steps " << decode_s
-              << " s, total " << prefill_s + decode_s << " s on " << ref.n_threads() << " threads" << std::endl;
+              << " s, total " << prefill_s + decode_s << " s on " << ref.n_threads() << " threads ("
+              << double(std::clock() - cpu_start) / CLOCKS_PER_SEC << " CPU s)" << std::endl;
 }
 
 apr::test::TinyShape tinyllama_1b() {  // TinyLlama 1.1B

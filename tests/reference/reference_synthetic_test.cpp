@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <iostream>
 #include <string>
@@ -174,6 +175,7 @@ TEST_CASE("reference perf: synthetic 1b preset Q8_0 written to disk: prefill 8 +
     const size_t nv = ref.n_vocab();
     std::vector<int32_t> tokens = {1, 17, 42, 99, 300, 512, 7, 1999};
     std::vector<float> logits(tokens.size() * nv);
+    const std::clock_t cpu_start = std::clock();  // all threads' CPU time: the machine may be shared
     start = std::chrono::steady_clock::now();
     ref.step(tokens.data(), 8, 0, true, logits.data());
     const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -189,6 +191,7 @@ TEST_CASE("reference perf: synthetic 1b preset Q8_0 written to disk: prefill 8 +
     require_finite_and_varied(step_logits);
     std::cout << "[reference-perf] synthetic 1b preset Q8_0 (written in " << write_s << " s): prefill 8 tokens (all logits) "
               << prefill_s << " s, 3 decode steps " << decode_s << " s, total " << prefill_s + decode_s << " s on "
-              << ref.n_threads() << " threads" << std::endl;
+              << ref.n_threads() << " threads (" << double(std::clock() - cpu_start) / CLOCKS_PER_SEC << " CPU s)"
+              << std::endl;
     std::filesystem::remove_all(dir);
 }
