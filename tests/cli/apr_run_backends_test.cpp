@@ -251,3 +251,23 @@ TEST_CASE("apr-run: the real default order on this machine: cuda, then vulkan, t
     if (!gpu_driver) REQUIRE(has_line_starting(r.err, "Backend: cpu ("));
 #endif
 }
+
+TEST_CASE("apr-run: --verbose adds detail but never changes the contract's lines", "[cli]") {
+    const std::vector<std::string> args = {"--plugin-dir", fixture_dir("open_refuses"), "--backend", "open_refuses,cpu",
+                                           "--no-parity-cache"};
+    auto quiet = run_with(args, "verbose_quiet");
+    std::vector<std::string> verbose_args = args;
+    verbose_args.push_back("--verbose");
+    auto verbose = run_with(verbose_args, "verbose_loud");
+    REQUIRE(quiet.exit_code == 0);
+    REQUIRE(verbose.exit_code == 0);
+    auto contract_lines = [](const std::string& err) {
+        std::vector<std::string> kept;
+        for (const auto& l : apr::test::lines_of(err))
+            if (l.rfind(kTag, 0) == 0 || l.rfind("Backend: ", 0) == 0)
+                kept.push_back(l.substr(0, l.find(", gate ")));  // the gate's seconds vary
+        return kept;
+    };
+    REQUIRE(contract_lines(verbose.err) == contract_lines(quiet.err));
+    REQUIRE(apr::test::lines_of(verbose.err).size() > apr::test::lines_of(quiet.err).size());
+}
