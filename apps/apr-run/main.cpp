@@ -96,12 +96,14 @@ int list_backends(const Options& o, const BackendRegistry& registry) {
         entries = build_backend_report(registry, selection,
                                        [&](PluginLibrary& library, const apr_device_info& device)
                                            -> std::optional<contract::Rejection> {
+                                           std::unique_ptr<BackendSession> session;
                                            try {
-                                               auto session = library.open(model->view(), config);
+                                               session = library.open(model->view(), config);
                                                gate_fn(*session, device);
                                                return std::nullopt;
                                            } catch (const RejectionError& e) {
-                                               if (e.abandon_session) return e.rejection;  // leaks, by design
+                                               // A hung gate still runs in the plugin: never close it.
+                                               if (e.abandon_session) (void)session.release();
                                                return e.rejection;
                                            }
                                        });
