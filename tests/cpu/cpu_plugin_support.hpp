@@ -36,7 +36,9 @@ struct CpuPlugin {
 
 private:
     static CpuPlugin load() {
-        const std::string path = (backend_dir() / "libapr_backend_cpu.so").string();
+        // APR_CPU_PLUGIN overrides the path (running a copied test binary on another host).
+        const char* override_path = std::getenv("APR_CPU_PLUGIN");
+        const std::string path = override_path ? override_path : (backend_dir() / "libapr_backend_cpu.so").string();
         CpuPlugin p;
         p.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!p.handle) throw std::runtime_error("dlopen " + path + ": " + dlerror());

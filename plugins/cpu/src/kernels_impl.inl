@@ -68,7 +68,7 @@ void dot_q4_0(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out
     for (auto& a : acc) a = V::fzero();
     for (int64_t i = 0; i < n / 32; ++i) {
         const I8 q = decode_q4_0(x[i]);
-        const float d = fp16_to_f32(x[i].d);
+        const float d = V::half(x[i].d);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
             acc[c] = V::fmadd(V::to_f32(V::dot_i8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
@@ -84,7 +84,7 @@ void dot_q5_0(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out
     for (auto& a : acc) a = V::fzero();
     for (int64_t i = 0; i < n / 32; ++i) {
         const I8 q = decode_q5_0(x[i]);
-        const float d = fp16_to_f32(x[i].d);
+        const float d = V::half(x[i].d);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
             acc[c] = V::fmadd(V::to_f32(V::dot_i8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
@@ -100,7 +100,7 @@ void dot_q8_0(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out
     for (auto& a : acc) a = V::fzero();
     for (int64_t i = 0; i < n / 32; ++i) {
         const I8 q = decode_q8_0(x[i]);
-        const float d = fp16_to_f32(x[i].d);
+        const float d = V::half(x[i].d);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
             acc[c] = V::fmadd(V::to_f32(V::dot_i8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
@@ -118,7 +118,7 @@ void dot_q4_1(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out
     for (auto& a : acc) a = V::fzero();
     for (int64_t i = 0; i < n / 32; ++i) {
         const I8 q = decode_q4_1(x[i]);
-        const float d = fp16_to_f32(x[i].d), m = fp16_to_f32(x[i].m);
+        const float d = V::half(x[i].d), m = V::half(x[i].m);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_1& y = reinterpret_cast<const ActQ8_1*>(act[c])[i];
             acc[c] = V::fmadd(V::to_f32(V::dot_u8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
@@ -136,7 +136,7 @@ void dot_q5_1(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out
     for (auto& a : acc) a = V::fzero();
     for (int64_t i = 0; i < n / 32; ++i) {
         const I8 q = decode_q5_1(x[i]);
-        const float d = fp16_to_f32(x[i].d), m = fp16_to_f32(x[i].m);
+        const float d = V::half(x[i].d), m = V::half(x[i].m);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_1& y = reinterpret_cast<const ActQ8_1*>(act[c])[i];
             acc[c] = V::fmadd(V::to_f32(V::dot_u8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
@@ -167,7 +167,7 @@ void dot_k_scale_min(int64_t n, const uint8_t* w, const uint8_t* const* act, flo
                 isum[c] = V::add_i32(isum[c], V::mul_i32(V::dot_u8(q, V::load_i8(y.qs + 32 * j)), sc[j]));
             }
         }
-        const float d = fp16_to_f32(b.d), dmin = fp16_to_f32(b.dmin);
+        const float d = V::half(b.d), dmin = V::half(b.dmin);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
             int32_t msum = 0;
@@ -208,7 +208,7 @@ void dot_q6_k(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out
                 isum[c] = V::add_i32(isum[c], V::mul_i32_halves(V::dot_u8(q, V::load_i8(y.qs + 32 * j)), lo, hi));
             }
         }
-        const float d = fp16_to_f32(b.d);
+        const float d = V::half(b.d);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
             int32_t scaled_sums = 0;
@@ -236,7 +236,7 @@ void dot_float(int64_t n, const uint8_t* w, const uint8_t* const* act, float* ou
     };
     auto scalar = [](Elem e) {
         if constexpr (std::is_same_v<Elem, float>) return e;
-        else return BF16 ? bf16_to_f32(e) : fp16_to_f32(e);
+        else return BF16 ? bf16_to_f32(e) : V::half(e);
     };
     F32 acc0[NC], acc1[NC];
     for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = V::fzero();

@@ -74,6 +74,7 @@ struct Avx2Ops {
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
     }
+    static float half(uint16_t h) { return _cvtsh_ss(h); }  // F16C: one instruction
     static F32 loadf(const float* p) { return _mm256_loadu_ps(p); }
     static void storef(float* p, F32 a) { _mm256_storeu_ps(p, a); }
     static F32 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }

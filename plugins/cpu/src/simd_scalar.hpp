@@ -75,6 +75,7 @@ struct ScalarOps {
         const float s1 = (a.v[1] + a.v[5]) + (a.v[3] + a.v[7]);
         return s0 + s1;
     }
+    static float half(uint16_t h) { return fp16_to_f32(h); }
     static F32 loadf(const float* p) { F32 r; std::memcpy(r.v, p, sizeof r.v); return r; }
     static void storef(float* p, F32 a) { std::memcpy(p, a.v, sizeof a.v); }
     static F32 load_f16(const uint16_t* p) { F32 r; for (int k = 0; k < 8; ++k) r.v[k] = fp16_to_f32(p[k]); return r; }
