@@ -72,7 +72,7 @@ void bench(const std::string& type_name, uint32_t type, double bandwidth) {
         apr::SyntheticModelSpec spec = apr::synthetic_preset("1b");
         spec.weight_type = type;
         const auto t0 = Clock::now();
-        apr::write_synthetic_model((path.string() + ".tmp"), spec, 2);
+        apr::write_synthetic_model((path.string() + ".tmp"), spec, 0);
         std::filesystem::rename(path.string() + ".tmp", path);
         std::cout << "[cpu-bench] wrote " << path << " in " << seconds_since(t0) << " s" << std::endl;
     }

@@ -56,6 +56,9 @@ struct ScalarOps {
         return r;
     }
     static I32 dot_u8(I8 w, I8 a) { return dot_i8(w, a); }  // w in 0..127: the same numbers
+    static I32 dot_u8_add(I32 base, I8 w, I8 a) { return add_i32(base, dot_u8(w, a)); }
+    static I32 load_i32(const int32_t* p) { I32 r; std::memcpy(r.v, p, sizeof r.v); return r; }
+    static I32 shl_i32(I32 a, int s) { for (auto& v : a.v) v = static_cast<int32_t>(static_cast<uint32_t>(v) << s); return a; }
     static I32 zero_i32() { I32 r{}; return r; }
     static I32 add_i32(I32 a, I32 b) { for (int k = 0; k < 8; ++k) a.v[k] += b.v[k]; return a; }
     static I32 mul_i32(I32 a, int32_t s) { for (int k = 0; k < 8; ++k) a.v[k] *= s; return a; }
