@@ -64,6 +64,19 @@ inline I8 decode_q6_k(const BlockQ6_K& b, int j) {
 // NR = 4) keep several independent multiply-add chains in flight, several columns at once
 // (prefill) reuse each decoded weight block.
 
+// Decode streams the weights from memory once per token: while it works on a group of rows it
+// asks for the same bytes kPrefetchRows rows further on, so the loads the hardware prefetcher
+// does not foresee (every row is a short stream) are already on their way. A prefetch past
+// the end of the matrix is harmless (prefetches never fault).
+constexpr size_t kPrefetchRows = 8;
+template <int NR>
+inline void prefetch_ahead(const void* p, size_t bytes, size_t row_bytes) {
+    if constexpr (NR > 1) {
+        const char* ahead = static_cast<const char*>(p) + kPrefetchRows * row_bytes;
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(ahead + off);
+    }
+}
+
 template <int NR, int NC>
 struct Acc {
     F32 v[NR][NC];
@@ -97,6 +110,7 @@ void dot_blocks32(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_t* 
     for (int64_t i = 0; i < n / 32; ++i) {
         for (int r = 0; r < NR; ++r) {
             const Block& b = block_at<Block>(w, row_bytes, r, i);
+            prefetch_ahead<NR>(&b, sizeof(Block), row_bytes);
             const I8 q = Decode(b);
             const float d = V::half(b.d);
             for (int c = 0; c < NC; ++c) {
@@ -146,6 +160,7 @@ void dot_k_scale_min(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_
     for (int64_t i = 0; i < n / 256; ++i) {
         for (int r = 0; r < NR; ++r) {
             const Block& b = block_at<Block>(w, row_bytes, r, i);
+            prefetch_ahead<NR>(&b, sizeof(Block), row_bytes);
             int32_t sc[8], m[8];
             for (int j = 0; j < 8; ++j) k_scale_min(b.scales, j, &sc[j], &m[j]);
             I32 isum[NC];
@@ -187,6 +202,7 @@ void dot_q6_k(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_t* cons
     for (int64_t i = 0; i < n / 256; ++i) {
         for (int r = 0; r < NR; ++r) {
             const BlockQ6_K& b = block_at<BlockQ6_K>(w, row_bytes, r, i);
+            prefetch_ahead<NR>(&b, sizeof(BlockQ6_K), row_bytes);
             I32 isum[NC];
             for (auto& s : isum) s = V::zero_i32();
             for (int j = 0; j < 8; ++j) {
@@ -237,6 +253,7 @@ void dot_float(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_t* con
     for (; i + 16 <= n; i += 16) {
         for (int r = 0; r < NR; ++r) {
             const Elem* x = reinterpret_cast<const Elem*>(w + static_cast<size_t>(r) * row_bytes);
+            prefetch_ahead<NR>(x + i, 16 * sizeof(Elem), row_bytes);
             const F32 w0 = load_row<Elem, kBF16>(x + i), w1 = load_row<Elem, kBF16>(x + i + 8);
             for (int c = 0; c < NC; ++c) {
                 const float* a = reinterpret_cast<const float*>(act[c]);
