@@ -1,7 +1,7 @@
 // Throughput figures of the CPU plugin (hidden tag: run with `apr_tests "[.cpu-bench]"`): the
-// host's copy bandwidth (a plain memcpy loop), then prefill (64 tokens) and decode tokens/s on
-// 1B-shaped synthetic Q4_0 and Q8_0 models with 2 threads, and the weight bytes decode
-// streams per second as a share of that bandwidth. The models are written once into the
+// host's memory traffic under a plain memcpy loop (1 and 2 threads), then prefill (64 tokens)
+// and decode tokens/s on 1B-shaped synthetic Q4_0 and Q8_0 models with 2 threads, and the
+// weight bytes decode streams per second as a share of that traffic. The models are written once into the
 // test work folder and kept for later runs.
 #include <catch2/catch.hpp>
 
@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "cpu/cpu_plugin_support.hpp"
 #include "model/model.hpp"
@@ -32,8 +34,10 @@ double process_cpu_seconds() {
     return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-// Bytes copied per second by memcpy between two 512 MiB buffers (best of 5 passes).
-double copy_bandwidth() {
+// Memory traffic (bytes read + bytes written) per second of a plain memcpy loop between two
+// 512 MiB buffers, split over `threads` threads (best of 5 passes). A copy moves each byte
+// twice, so this is twice the copy rate; it is the figure to hold a read-only weight stream to.
+double memcpy_traffic(unsigned threads) {
     const size_t n = size_t{512} << 20;
     std::unique_ptr<char[]> a(new char[n]), b(new char[n]);
     std::memset(a.get(), 1, n);
@@ -41,8 +45,12 @@ double copy_bandwidth() {
     double best = 0;
     for (int pass = 0; pass < 5; ++pass) {
         const auto t0 = Clock::now();
-        std::memcpy(b.get(), a.get(), n);
-        best = std::max(best, double(n) / seconds_since(t0));
+        std::vector<std::thread> pool;
+        const size_t part = n / threads;
+        for (unsigned t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] { std::memcpy(b.get() + t * part, a.get() + t * part, part); });
+        for (auto& th : pool) th.join();
+        best = std::max(best, 2.0 * double(n) / seconds_since(t0));
         std::swap(a, b);
     }
     return best;
@@ -83,31 +91,40 @@ void bench(const std::string& type_name, uint32_t type, double bandwidth) {
     std::vector<int32_t> prompt(64);
     for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(1 + (i * 7919) % (view.n_vocab - 1));
     session.step({prompt[0]}, 0, false);  // warm the page cache and the pool
-    auto t0 = Clock::now();
-    double c0 = process_cpu_seconds();
-    session.step(prompt, 0, false);
-    const double pp = double(prompt.size()) / seconds_since(t0);
-    const double pp_cpu = (process_cpu_seconds() - c0) / double(prompt.size());
-
-    const int n_decode = 32;
-    t0 = Clock::now();
-    c0 = process_cpu_seconds();
-    for (int i = 0; i < n_decode; ++i) session.step({prompt[i % prompt.size()]}, static_cast<uint32_t>(prompt.size() + i), false);
-    const double tg = n_decode / seconds_since(t0);
-    const double tg_cpu = (process_cpu_seconds() - c0) / n_decode;
+    // The host is shared: every figure is the best of 3 rounds (the rounds the neighbours
+    // disturbed least), with the CPU time per token of that round.
+    double pp = 0, pp_cpu = 0;
+    for (int round = 0; round < 3; ++round) {
+        const auto t0 = Clock::now();
+        const double c0 = process_cpu_seconds();
+        session.step(prompt, 0, false);  // rewinds to 0 each round
+        const double rate = double(prompt.size()) / seconds_since(t0);
+        if (rate > pp) pp = rate, pp_cpu = (process_cpu_seconds() - c0) / double(prompt.size());
+    }
+    const int n_decode = 16;
+    double tg = 0, tg_cpu = 0;
+    for (int round = 0; round < 3; ++round) {
+        const auto t0 = Clock::now();
+        const double c0 = process_cpu_seconds();
+        for (int i = 0; i < n_decode; ++i)
+            session.step({prompt[i % prompt.size()]}, static_cast<uint32_t>(prompt.size() + round * n_decode + i), false);
+        const double rate = n_decode / seconds_since(t0);
+        if (rate > tg) tg = rate, tg_cpu = (process_cpu_seconds() - c0) / n_decode;
+    }
     const double streamed = double(matrix_bytes(view)) * tg;
     std::cout << "[cpu-bench] 1b " << type_name << " (" << session_isa() << "): pp64 " << pp << " t/s (" << pp_cpu * 1e3
               << " CPU ms/token), decode " << tg << " t/s (" << tg_cpu * 1e3 << " CPU ms/token), weights streamed "
-              << streamed / 1e9 << " GB/s = " << 100.0 * streamed / bandwidth << "% of memcpy bandwidth" << std::endl;
+              << streamed / 1e9 << " GB/s = " << 100.0 * streamed / bandwidth << "% of the memcpy traffic" << std::endl;
     CHECK(tg > 0);
 }
 
 }  // namespace
 
 TEST_CASE("cpu plugin throughput on 1B-shaped models", "[.cpu-bench]") {
-    const double bw = copy_bandwidth();
-    std::cout << "[cpu-bench] memcpy copy bandwidth " << bw / 1e9 << " GB/s copied (" << 2 * bw / 1e9
-              << " GB/s read + write)" << std::endl;
+    const double one = memcpy_traffic(1), two = memcpy_traffic(2);
+    const double bw = std::max(one, two);
+    std::cout << "[cpu-bench] memcpy traffic (read + write): 1 thread " << one / 1e9 << " GB/s (" << one / 2e9
+              << " GB/s copied), 2 threads " << two / 1e9 << " GB/s (" << two / 2e9 << " GB/s copied)" << std::endl;
     bench("Q4_0", APR_TYPE_Q4_0, bw);
     bench("Q8_0", APR_TYPE_Q8_0, bw);
 }

@@ -243,10 +243,15 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos, float* logi
         rms_norm(x, L.ffn_norm, h_.data(), n, E);
         const Product gate_up[2] = {{&L.gate, gate_.data()}, {&L.up, up_.data()}};
         multiply(gate_up, 2, h_.data(), n);
-        for (int64_t i = 0; i < n * F; ++i) {
-            const float g = gate_[i];
-            gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
-        }
+        // silu(gate) * up, in chunks over the threads (exp is the costliest scalar step of decode).
+        constexpr int64_t kChunk = 2048;
+        pool_.parallel_for((n * F + kChunk - 1) / kChunk, [&](int64_t chunk, unsigned) {
+            const int64_t end = std::min(n * F, (chunk + 1) * kChunk);
+            for (int64_t i = chunk * kChunk; i < end; ++i) {
+                const float g = gate_[i];
+                gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+            }
+        });
         const Product down[1] = {{&L.down, proj_.data()}};
         multiply(down, 1, gate_.data(), n);
         for (int64_t i = 0; i < n * E; ++i) x[i] += proj_[i];
