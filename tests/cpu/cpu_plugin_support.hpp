@@ -49,22 +49,31 @@ private:
     }
 };
 
-// Sets APR_CPU_ISA for the sessions opened while it lives ("" = the plugin's own choice).
-class ScopedIsa {
+// Sets an environment variable the plugin reads at probe/open (APR_CPU_ISA, APR_CPU_KV_TYPE)
+// while it lives; "" unsets it.
+class ScopedEnv {
 public:
-    explicit ScopedIsa(const std::string& isa) {
-        if (const char* old = std::getenv("APR_CPU_ISA")) old_ = old, had_ = true;
-        if (isa.empty()) unsetenv("APR_CPU_ISA");
-        else setenv("APR_CPU_ISA", isa.c_str(), 1);
+    ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+        if (const char* old = std::getenv(name_.c_str())) old_ = old, had_ = true;
+        if (value.empty()) unsetenv(name_.c_str());
+        else setenv(name_.c_str(), value.c_str(), 1);
     }
-    ~ScopedIsa() {
-        if (had_) setenv("APR_CPU_ISA", old_.c_str(), 1);
-        else unsetenv("APR_CPU_ISA");
+    ~ScopedEnv() {
+        if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+        else unsetenv(name_.c_str());
     }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
 
 private:
-    std::string old_;
+    std::string name_, old_;
     bool had_ = false;
+};
+
+// Forces the plugin's kernel path ("" = its own choice).
+class ScopedIsa : public ScopedEnv {
+public:
+    explicit ScopedIsa(const std::string& isa) : ScopedEnv("APR_CPU_ISA", isa) {}
 };
 
 // The kernel paths this CPU can run, as APR_CPU_ISA values (found by asking the plugin).

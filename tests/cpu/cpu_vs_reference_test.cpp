@@ -59,7 +59,8 @@ Tolerance tolerance_for(uint32_t type) {
 
 size_t argmax(const float* row, size_t n) { return top2(row, n).first; }
 
-void check_variant(const Variant& variant, uint32_t type, const std::filesystem::path& dir) {
+void check_variant(const Variant& variant, uint32_t type, const std::filesystem::path& dir, const std::string& kv_type = "") {
+    ScopedEnv kv("APR_CPU_KV_TYPE", kv_type);
     apr::SyntheticModelSpec spec;
     spec.arch = variant.arch;
     spec.tied_embeddings = variant.tied;
@@ -70,7 +71,7 @@ void check_variant(const Variant& variant, uint32_t type, const std::filesystem:
     spec.n_head_kv = 2;
     spec.weight_type = type;
     spec.seed = 7;
-    const std::string label = std::string(variant.name) + " " + type_name(type);
+    const std::string label = std::string(variant.name) + " " + type_name(type) + (kv_type.empty() ? "" : " kv " + kv_type);
     const auto path = dir / (std::string(variant.name) + "-" + type_name(type) + ".gguf");
     apr::write_synthetic_model(path.string(), spec, 2);
     auto model = apr::Model::load(path.string());
@@ -151,4 +152,27 @@ TEST_CASE("cpu plugin matches the reference: qwen2, every weight type", "[cpu][r
 TEST_CASE("cpu plugin matches the reference: qwen3, every weight type", "[cpu][reference]") { check_all_types(kVariants[3]); }
 TEST_CASE("cpu plugin matches the reference: tied embeddings, every weight type", "[cpu][reference]") {
     check_all_types(kVariants[4]);
+}
+
+TEST_CASE("cpu plugin matches the reference with an f16 KV cache", "[cpu][reference]") {
+    const auto dir = apr::test::scratch_dir("cpu_vs_reference_kv_f16");
+    for (uint32_t type : {APR_TYPE_F16, APR_TYPE_Q8_0, APR_TYPE_Q4_K}) {
+        DYNAMIC_SECTION("llama " << type_name(type)) { check_variant(kVariants[0], type, dir, "f16"); }
+        DYNAMIC_SECTION("qwen3 " << type_name(type)) { check_variant(kVariants[3], type, dir, "f16"); }
+    }
+}
+
+TEST_CASE("cpu plugin rejects an unknown APR_CPU_KV_TYPE", "[cpu][abi]") {
+    const auto dir = apr::test::scratch_dir("cpu_kv_type");
+    apr::SyntheticModelSpec spec;
+    apr::write_synthetic_model((dir / "m.gguf").string(), spec, 2);
+    auto model = apr::Model::load((dir / "m.gguf").string());
+    ScopedEnv kv("APR_CPU_KV_TYPE", "q8");
+    apr_session_config config{};
+    config.struct_size = sizeof config;
+    config.n_ctx = 16;
+    apr_session* s = nullptr;
+    CHECK(CpuPlugin::get().desc->open(&model->view(), &config, &s) == APR_ERR_UNSUPPORTED);
+    CHECK(s == nullptr);
+    CHECK(std::string(CpuPlugin::get().desc->last_error()).find("APR_CPU_KV_TYPE") != std::string::npos);
 }

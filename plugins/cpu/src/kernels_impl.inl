@@ -427,9 +427,23 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return out;
 }
 
+float dot_f16(const uint16_t* a, const float* b, int64_t n) {
+    const uint8_t* act[1] = {reinterpret_cast<const uint8_t*>(b)};
+    float out;
+    dot_f16w<1, 1>(n, reinterpret_cast<const uint8_t*>(a), 0, act, &out);
+    return out;
+}
+
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
     const F32 va = V::fsplat(alpha);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) V::storef(y + i, V::fmadd(va, V::loadf(x + i), V::loadf(y + i)));
     for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
+    const F32 va = V::fsplat(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) V::storef(y + i, V::fmadd(va, V::load_f16(x + i), V::loadf(y + i)));
+    for (; i < n; ++i) y[i] += alpha * fp16_to_f32(x[i]);
 }
