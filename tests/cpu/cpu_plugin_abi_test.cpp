@@ -234,3 +234,8 @@ TEST_CASE("cpu plugin logits do not depend on the thread count or the batch spli
         CHECK(std::equal(row.begin(), row.end(), a.begin() + static_cast<std::ptrdiff_t>(p * n_vocab)));
     }
 }
+
+TEST_CASE("cpu plugin rejects an unknown APR_CPU_KV_TYPE", "[cpu][abi]") {
+    ScopedEnv kv("APR_CPU_KV_TYPE", "q8");
+    expect_open_error(small_model().view(), APR_ERR_UNSUPPORTED, "APR_CPU_KV_TYPE='q8'");
+}

@@ -161,18 +161,3 @@ TEST_CASE("cpu plugin matches the reference with an f16 KV cache", "[cpu][refere
         DYNAMIC_SECTION("qwen3 " << type_name(type)) { check_variant(kVariants[3], type, dir, "f16"); }
     }
 }
-
-TEST_CASE("cpu plugin rejects an unknown APR_CPU_KV_TYPE", "[cpu][abi]") {
-    const auto dir = apr::test::scratch_dir("cpu_kv_type");
-    apr::SyntheticModelSpec spec;
-    apr::write_synthetic_model((dir / "m.gguf").string(), spec, 2);
-    auto model = apr::Model::load((dir / "m.gguf").string());
-    ScopedEnv kv("APR_CPU_KV_TYPE", "q8");
-    apr_session_config config{};
-    config.struct_size = sizeof config;
-    config.n_ctx = 16;
-    apr_session* s = nullptr;
-    CHECK(CpuPlugin::get().desc->open(&model->view(), &config, &s) == APR_ERR_UNSUPPORTED);
-    CHECK(s == nullptr);
-    CHECK(std::string(CpuPlugin::get().desc->last_error()).find("APR_CPU_KV_TYPE") != std::string::npos);
-}
