@@ -30,6 +30,8 @@ void quantize_q8_0(const float* x, int64_t n, ActQ8_0* y) {
     for (int64_t b = 0; b < n / 32; ++b) {
         int sum;
         y[b].d = round_to_fp16(quantize_block_q8(x + b * 32, y[b].qs, &sum));
+        for (int k = 0; k < 8; ++k)
+            y[b].neg_lane_sums[k] = -(y[b].qs[4 * k] + y[b].qs[4 * k + 1] + y[b].qs[4 * k + 2] + y[b].qs[4 * k + 3]);
     }
 }
 

@@ -58,6 +58,9 @@ static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(Blo
 struct ActQ8_0 {  // ggml's Q8_0 of an activation: d = fp16(amax / 127), q = round_even(x * 127 / amax)
     float d;
     int8_t qs[32];
+    // -(q[4k] + .. + q[4k+3]) for k = 0..7: lets Q4_0 / Q5_0 weights take the cheaper unsigned
+    // dot product, the offset of their quants applied exactly in int32 lanes.
+    int32_t neg_lane_sums[8];
 };
 struct ActQ8_1 {  // Q8_0 plus s = fp16(d * sum(q)), which multiplies the weight's min term
     float d, s;

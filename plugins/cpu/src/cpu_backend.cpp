@@ -5,7 +5,7 @@
 
 #include <unistd.h>
 
-#include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -30,7 +30,8 @@ apr_status fail(apr_status status, const std::string& message) {
     return status;
 }
 
-// Runs body, mapping every exception to a status. Clears last_error on entry.
+// Runs body, mapping every exception to a status and last_error text. A successful call leaves
+// last_error as it was: it always describes the last call that failed on this thread.
 template <class Body>
 apr_status guarded(const char* what, Body&& body) {
     try {
@@ -94,6 +95,7 @@ apr_status cpu_open(const apr_model_view* model, const apr_session_config* confi
     });
 }
 
+// Destructors are noexcept: stopping the workers and freeing the cache cannot throw across.
 void cpu_close(apr_session* session) { delete session; }
 
 const char* cpu_last_error(void) { return t_last_error.c_str(); }

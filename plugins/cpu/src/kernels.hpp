@@ -29,6 +29,9 @@ struct KernelTable {
     void (*dequantize_row)(uint32_t type, const void* row, float* dst, int64_t n);
     float (*dot_f32)(const float* a, const float* b, int64_t n);
     void (*axpy_f32)(float a, const float* x, float* y, int64_t n);  // y += a * x
+    // The same with fp16 a / x (an f16 KV cache).
+    float (*dot_f16)(const uint16_t* a, const float* b, int64_t n);
+    void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
 };
 
 const KernelTable& scalar_kernels();

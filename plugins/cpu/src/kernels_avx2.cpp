@@ -17,7 +17,7 @@ using V = Avx2Ops;
 }  // namespace
 
 const KernelTable& avx2_kernels() {
-    static const KernelTable table{"avx2", matmul_rows, dequantize_row, dot_f32, axpy_f32};
+    static const KernelTable table{"avx2", matmul_rows, dequantize_row, dot_f32, axpy_f32, dot_f16, axpy_f16};
     return table;
 }
 

@@ -15,13 +15,12 @@ using F32 = typename V::F32;
 
 // ---- decoders: one per weight type ---------------------------------------------------------
 
-inline I8 decode_q4_0(const BlockQ4_0& b) { return V::sub_i8(V::nibbles16(b.qs), V::splat_i8(8)); }
+// Q4_0 and Q5_0 decode to their unsigned quants q; the value is d * (q - 2^kShift).
+constexpr int kQ4_0OffsetShift = 3, kQ5_0OffsetShift = 4;
+inline I8 decode_q4_0(const BlockQ4_0& b) { return V::nibbles16(b.qs); }
 inline I8 decode_q4_1(const BlockQ4_1& b) { return V::nibbles16(b.qs); }  // 0..15, plus m
 inline uint32_t load_u32(const uint8_t* p) { uint32_t u; std::memcpy(&u, p, 4); return u; }
-inline I8 decode_q5_0(const BlockQ5_0& b) {
-    const I8 q = V::or_i8(V::nibbles16(b.qs), V::bits_to_lanes(load_u32(b.qh), 16));
-    return V::sub_i8(q, V::splat_i8(16));
-}
+inline I8 decode_q5_0(const BlockQ5_0& b) { return V::or_i8(V::nibbles16(b.qs), V::bits_to_lanes(load_u32(b.qh), 16)); }
 inline I8 decode_q5_1(const BlockQ5_1& b) {  // 0..31, plus m
     return V::or_i8(V::nibbles16(b.qs), V::bits_to_lanes(load_u32(b.qh), 16));
 }
@@ -58,220 +57,243 @@ inline I8 decode_q6_k(const BlockQ6_K& b, int j) {
     return V::or_i8(lo, V::field2_of_bytes(b.qh + 32 * h, 2 * k));
 }
 
-// ---- dot products: one weight row with NC activation rows ------------------------------------
-// Signature of every kernel: (elements per row, weight row, NC activation rows, NC results).
+// ---- dot products: NR weight rows with NC activation rows ----------------------------------
+// Every kernel: (elements per row, first weight row, bytes between rows, NC activation rows,
+// NR x NC results at out[r * NC + c]). Each (row, column) pair has its own accumulator fed in
+// block order, so a result is the same whatever NR and NC are; several rows at once (decode:
+// NR = 4) keep several independent multiply-add chains in flight, several columns at once
+// (prefill) reuse each decoded weight block.
 
-template <int NC>
-void dot_q4_0(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const BlockQ4_0*>(w);
-    F32 acc[NC];
-    for (auto& a : acc) a = V::fzero();
-    for (int64_t i = 0; i < n / 32; ++i) {
-        const I8 q = decode_q4_0(x[i]);
-        const float d = fp16_to_f32(x[i].d);
-        for (int c = 0; c < NC; ++c) {
-            const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
-            acc[c] = V::fmadd(V::to_f32(V::dot_i8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
-        }
+// Decode streams the weights from memory once per token: while it works on a group of rows it
+// asks for the same bytes kPrefetchRows rows further on, so the loads the hardware prefetcher
+// does not foresee (every row is a short stream) are already on their way. A prefetch past
+// the end of the matrix is harmless (prefetches never fault).
+constexpr size_t kPrefetchRows = 8;
+template <int NR>
+inline void prefetch_ahead(const void* p, size_t bytes, size_t row_bytes) {
+    if constexpr (NR > 1) {
+        const char* ahead = static_cast<const char*>(p) + kPrefetchRows * row_bytes;
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(ahead + off);
     }
-    for (int c = 0; c < NC; ++c) out[c] = V::hsum(acc[c]);
 }
 
-template <int NC>
-void dot_q5_0(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const BlockQ5_0*>(w);
-    F32 acc[NC];
-    for (auto& a : acc) a = V::fzero();
-    for (int64_t i = 0; i < n / 32; ++i) {
-        const I8 q = decode_q5_0(x[i]);
-        const float d = fp16_to_f32(x[i].d);
-        for (int c = 0; c < NC; ++c) {
-            const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
-            acc[c] = V::fmadd(V::to_f32(V::dot_i8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
-        }
+template <int NR, int NC>
+struct Acc {
+    F32 v[NR][NC];
+    float extra[NR][NC];  // scalar side terms (min / offset corrections)
+    Acc() {
+        for (int r = 0; r < NR; ++r)
+            for (int c = 0; c < NC; ++c) v[r][c] = V::fzero(), extra[r][c] = 0.0f;
     }
-    for (int c = 0; c < NC; ++c) out[c] = V::hsum(acc[c]);
+    void store(float* out) const {
+        for (int r = 0; r < NR; ++r)
+            for (int c = 0; c < NC; ++c) out[r * NC + c] = V::hsum(v[r][c]) + extra[r][c];
+    }
+};
+
+template <class Block>
+inline const Block& block_at(const uint8_t* w, size_t row_bytes, int r, int64_t i) {
+    return reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes)[i];
 }
 
-template <int NC>
-void dot_q8_0(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const BlockQ8_0*>(w);
-    F32 acc[NC];
-    for (auto& a : acc) a = V::fzero();
+// Blocks of 32 against Q8_0 or Q8_1, by weight kind:
+//   kSigned (Q8_0): x = d q with signed q;
+//   kOffset (Q4_0, Q5_0): x = d (q - 2^shift) with unsigned q; per block the integer
+//     sum q a - 2^shift sum a, the offset starting each lane's sum (exact, as a signed dot);
+//   kWithMin (Q4_1, Q5_1): x = d q + m, and sum (d q + m) da a = d da sum(q a) + m s.
+enum class Blocks32 { kSigned, kOffset, kWithMin };
+template <class Block, I8 (*Decode)(const Block&), Blocks32 kKind, int kShift, int NR, int NC>
+void dot_blocks32(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_t* const* act, float* out) {
+    constexpr bool kWithMin = kKind == Blocks32::kWithMin;
+    using Act = std::conditional_t<kWithMin, ActQ8_1, ActQ8_0>;
+    Acc<NR, NC> acc;
     for (int64_t i = 0; i < n / 32; ++i) {
-        const I8 q = decode_q8_0(x[i]);
-        const float d = fp16_to_f32(x[i].d);
-        for (int c = 0; c < NC; ++c) {
-            const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
-            acc[c] = V::fmadd(V::to_f32(V::dot_i8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
+        for (int r = 0; r < NR; ++r) {
+            const Block& b = block_at<Block>(w, row_bytes, r, i);
+            prefetch_ahead<NR>(&b, sizeof(Block), row_bytes);
+            const I8 q = Decode(b);
+            const float d = V::half(b.d);
+            for (int c = 0; c < NC; ++c) {
+                const Act& y = reinterpret_cast<const Act*>(act[c])[i];
+                const I8 a = V::load_i8(y.qs);
+                if constexpr (kWithMin) {
+                    acc.v[r][c] = V::fmadd(V::to_f32(V::dot_u8(q, a)), V::fsplat(d * y.d), acc.v[r][c]);
+                    acc.extra[r][c] += V::half(b.m) * y.s;
+                } else if constexpr (kKind == Blocks32::kOffset) {
+                    const I32 base = V::shl_i32(V::load_i32(y.neg_lane_sums), kShift);
+                    acc.v[r][c] = V::fmadd(V::to_f32(V::dot_u8_add(base, q, a)), V::fsplat(d * y.d), acc.v[r][c]);
+                } else {
+                    acc.v[r][c] = V::fmadd(V::to_f32(V::dot_i8(q, a)), V::fsplat(d * y.d), acc.v[r][c]);
+                }
+            }
         }
     }
-    for (int c = 0; c < NC; ++c) out[c] = V::hsum(acc[c]);
+    acc.store(out);
 }
 
-// Q4_1 / Q5_1: sum (d q + m) (da a) = d da sum(q a) + m s, with s = da sum(a) from the Q8_1 block.
-template <int NC>
-void dot_q4_1(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const BlockQ4_1*>(w);
-    F32 acc[NC];
-    float mins[NC] = {};
-    for (auto& a : acc) a = V::fzero();
-    for (int64_t i = 0; i < n / 32; ++i) {
-        const I8 q = decode_q4_1(x[i]);
-        const float d = fp16_to_f32(x[i].d), m = fp16_to_f32(x[i].m);
-        for (int c = 0; c < NC; ++c) {
-            const ActQ8_1& y = reinterpret_cast<const ActQ8_1*>(act[c])[i];
-            acc[c] = V::fmadd(V::to_f32(V::dot_u8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
-            mins[c] += m * y.s;
-        }
-    }
-    for (int c = 0; c < NC; ++c) out[c] = V::hsum(acc[c]) + mins[c];
+template <int NR, int NC>
+void dot_q4_0(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) {
+    dot_blocks32<BlockQ4_0, decode_q4_0, Blocks32::kOffset, kQ4_0OffsetShift, NR, NC>(n, w, rb, a, o);
 }
-
-template <int NC>
-void dot_q5_1(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const BlockQ5_1*>(w);
-    F32 acc[NC];
-    float mins[NC] = {};
-    for (auto& a : acc) a = V::fzero();
-    for (int64_t i = 0; i < n / 32; ++i) {
-        const I8 q = decode_q5_1(x[i]);
-        const float d = fp16_to_f32(x[i].d), m = fp16_to_f32(x[i].m);
-        for (int c = 0; c < NC; ++c) {
-            const ActQ8_1& y = reinterpret_cast<const ActQ8_1*>(act[c])[i];
-            acc[c] = V::fmadd(V::to_f32(V::dot_u8(q, V::load_i8(y.qs))), V::fsplat(d * y.d), acc[c]);
-            mins[c] += m * y.s;
-        }
-    }
-    for (int c = 0; c < NC; ++c) out[c] = V::hsum(acc[c]) + mins[c];
+template <int NR, int NC>
+void dot_q5_0(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) {
+    dot_blocks32<BlockQ5_0, decode_q5_0, Blocks32::kOffset, kQ5_0OffsetShift, NR, NC>(n, w, rb, a, o);
+}
+template <int NR, int NC>
+void dot_q8_0(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) {
+    dot_blocks32<BlockQ8_0, decode_q8_0, Blocks32::kSigned, 0, NR, NC>(n, w, rb, a, o);
+}
+template <int NR, int NC>
+void dot_q4_1(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) {
+    dot_blocks32<BlockQ4_1, decode_q4_1, Blocks32::kWithMin, 0, NR, NC>(n, w, rb, a, o);
+}
+template <int NR, int NC>
+void dot_q5_1(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) {
+    dot_blocks32<BlockQ5_1, decode_q5_1, Blocks32::kWithMin, 0, NR, NC>(n, w, rb, a, o);
 }
 
 // Q4_K / Q5_K: per super-block d da sum_j sc_j (q_j . a_j) - dmin da sum_j m_j sum(a_j),
 // where sum(a_j) comes from the Q8_K block's bsums.
-template <class Block, I8 (*Decode)(const Block&, int), int NC>
-void dot_k_scale_min(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const Block*>(w);
-    F32 acc[NC];
-    float mins[NC] = {};
-    for (auto& a : acc) a = V::fzero();
+template <class Block, I8 (*Decode)(const Block&, int), int NR, int NC>
+void dot_k_scale_min(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_t* const* act, float* out) {
+    Acc<NR, NC> acc;
     for (int64_t i = 0; i < n / 256; ++i) {
-        const Block& b = x[i];
-        int32_t sc[8], m[8];
-        for (int j = 0; j < 8; ++j) k_scale_min(b.scales, j, &sc[j], &m[j]);
-        I32 isum[NC];
-        for (auto& s : isum) s = V::zero_i32();
-        for (int j = 0; j < 8; ++j) {
-            const I8 q = Decode(b, j);
+        for (int r = 0; r < NR; ++r) {
+            const Block& b = block_at<Block>(w, row_bytes, r, i);
+            prefetch_ahead<NR>(&b, sizeof(Block), row_bytes);
+            int32_t sc[8], m[8];
+            for (int j = 0; j < 8; ++j) k_scale_min(b.scales, j, &sc[j], &m[j]);
+            I32 isum[NC];
+            for (auto& s : isum) s = V::zero_i32();
+            for (int j = 0; j < 8; ++j) {
+                const I8 q = Decode(b, j);
+                for (int c = 0; c < NC; ++c) {
+                    const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
+                    isum[c] = V::add_i32(isum[c], V::mul_i32(V::dot_u8(q, V::load_i8(y.qs + 32 * j)), sc[j]));
+                }
+            }
+            const float d = V::half(b.d), dmin = V::half(b.dmin);
             for (int c = 0; c < NC; ++c) {
                 const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
-                isum[c] = V::add_i32(isum[c], V::mul_i32(V::dot_u8(q, V::load_i8(y.qs + 32 * j)), sc[j]));
+                int32_t msum = 0;
+                for (int j = 0; j < 8; ++j) msum += m[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+                acc.v[r][c] = V::fmadd(V::to_f32(isum[c]), V::fsplat(d * y.d), acc.v[r][c]);
+                acc.extra[r][c] -= dmin * y.d * static_cast<float>(msum);
             }
         }
-        const float d = fp16_to_f32(b.d), dmin = fp16_to_f32(b.dmin);
-        for (int c = 0; c < NC; ++c) {
-            const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
-            int32_t msum = 0;
-            for (int j = 0; j < 8; ++j) msum += m[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
-            acc[c] = V::fmadd(V::to_f32(isum[c]), V::fsplat(d * y.d), acc[c]);
-            mins[c] += dmin * y.d * static_cast<float>(msum);
-        }
     }
-    for (int c = 0; c < NC; ++c) out[c] = V::hsum(acc[c]) - mins[c];
+    acc.store(out);
 }
 
-template <int NC>
-void dot_q4_k(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    dot_k_scale_min<BlockQ4_K, decode_q4_k, NC>(n, w, act, out);
+template <int NR, int NC>
+void dot_q4_k(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) {
+    dot_k_scale_min<BlockQ4_K, decode_q4_k, NR, NC>(n, w, rb, a, o);
 }
-template <int NC>
-void dot_q5_k(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    dot_k_scale_min<BlockQ5_K, decode_q5_k, NC>(n, w, act, out);
+template <int NR, int NC>
+void dot_q5_k(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) {
+    dot_k_scale_min<BlockQ5_K, decode_q5_k, NR, NC>(n, w, rb, a, o);
 }
 
 // Q6_K: d da sum_g sc_g (q_g - 32) . a_g over runs g of 16; the -32 is applied through the
 // activation sums: 32 sum_g sc_g bsum_g.
-template <int NC>
-void dot_q6_k(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const BlockQ6_K*>(w);
-    F32 acc[NC];
-    float offsets[NC] = {};
-    for (auto& a : acc) a = V::fzero();
+template <int NR, int NC>
+void dot_q6_k(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_t* const* act, float* out) {
+    Acc<NR, NC> acc;
     for (int64_t i = 0; i < n / 256; ++i) {
-        const BlockQ6_K& b = x[i];
-        I32 isum[NC];
-        for (auto& s : isum) s = V::zero_i32();
-        for (int j = 0; j < 8; ++j) {
-            const I8 q = decode_q6_k(b, j);
-            const int32_t lo = b.scales[q6_k_scale_index(j)], hi = b.scales[q6_k_scale_index(j) + 1];
+        for (int r = 0; r < NR; ++r) {
+            const BlockQ6_K& b = block_at<BlockQ6_K>(w, row_bytes, r, i);
+            prefetch_ahead<NR>(&b, sizeof(BlockQ6_K), row_bytes);
+            I32 isum[NC];
+            for (auto& s : isum) s = V::zero_i32();
+            for (int j = 0; j < 8; ++j) {
+                const I8 q = decode_q6_k(b, j);
+                const int32_t lo = b.scales[q6_k_scale_index(j)], hi = b.scales[q6_k_scale_index(j) + 1];
+                for (int c = 0; c < NC; ++c) {
+                    const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
+                    isum[c] = V::add_i32(isum[c], V::mul_i32_halves(V::dot_u8(q, V::load_i8(y.qs + 32 * j)), lo, hi));
+                }
+            }
+            const float d = V::half(b.d);
             for (int c = 0; c < NC; ++c) {
                 const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
-                isum[c] = V::add_i32(isum[c], V::mul_i32_halves(V::dot_u8(q, V::load_i8(y.qs + 32 * j)), lo, hi));
+                int32_t scaled_sums = 0;
+                for (int j = 0; j < 8; ++j) {
+                    const int s = q6_k_scale_index(j);
+                    scaled_sums += b.scales[s] * y.bsums[2 * j] + b.scales[s + 1] * y.bsums[2 * j + 1];
+                }
+                acc.v[r][c] = V::fmadd(V::to_f32(isum[c]), V::fsplat(d * y.d), acc.v[r][c]);
+                acc.extra[r][c] -= d * y.d * static_cast<float>(32 * scaled_sums);
             }
-        }
-        const float d = fp16_to_f32(b.d);
-        for (int c = 0; c < NC; ++c) {
-            const ActQ8_K& y = reinterpret_cast<const ActQ8_K*>(act[c])[i];
-            int32_t scaled_sums = 0;
-            for (int j = 0; j < 8; ++j) {
-                const int s = q6_k_scale_index(j);
-                scaled_sums += b.scales[s] * y.bsums[2 * j] + b.scales[s + 1] * y.bsums[2 * j + 1];
-            }
-            acc[c] = V::fmadd(V::to_f32(isum[c]), V::fsplat(d * y.d), acc[c]);
-            offsets[c] += d * y.d * static_cast<float>(32 * scaled_sums);
         }
     }
-    for (int c = 0; c < NC; ++c) out[c] = V::hsum(acc[c]) - offsets[c];
+    acc.store(out);
 }
 
-// F32 / F16 / BF16 weights against f32 activations (already rounded to the weight's precision).
-inline F32 load_weights(const float* p) { return V::loadf(p); }
-inline F32 load_weights(const uint16_t* p, bool bf16) { return bf16 ? V::load_bf16(p) : V::load_f16(p); }
+// F32 / F16 / BF16 weights against f32 activations (already rounded to the weight's precision),
+// two accumulators per pair (16 elements a step).
+template <class Elem, bool kBF16>
+inline F32 load_row(const Elem* p) {
+    if constexpr (std::is_same_v<Elem, float>) return V::loadf(p);
+    else if constexpr (kBF16) return V::load_bf16(p);
+    else return V::load_f16(p);
+}
+template <class Elem, bool kBF16>
+inline float scalar_of(Elem e) {
+    if constexpr (std::is_same_v<Elem, float>) return e;
+    else if constexpr (kBF16) return bf16_to_f32(e);
+    else return fp16_to_f32(e);
+}
 
-template <class Elem, bool BF16, int NC>
-void dot_float(int64_t n, const uint8_t* w, const uint8_t* const* act, float* out) {
-    const auto* x = reinterpret_cast<const Elem*>(w);
-    auto load = [](const Elem* p) {
-        if constexpr (std::is_same_v<Elem, float>) return load_weights(p);
-        else return load_weights(p, BF16);
-    };
-    auto scalar = [](Elem e) {
-        if constexpr (std::is_same_v<Elem, float>) return e;
-        else return BF16 ? bf16_to_f32(e) : fp16_to_f32(e);
-    };
-    F32 acc0[NC], acc1[NC];
-    for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = V::fzero();
+template <class Elem, bool kBF16, int NR, int NC>
+void dot_float(int64_t n, const uint8_t* w, size_t row_bytes, const uint8_t* const* act, float* out) {
+    F32 acc0[NR][NC], acc1[NR][NC];
+    for (int r = 0; r < NR; ++r)
+        for (int c = 0; c < NC; ++c) acc0[r][c] = acc1[r][c] = V::fzero();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const F32 w0 = load(x + i), w1 = load(x + i + 8);
-        for (int c = 0; c < NC; ++c) {
-            const float* a = reinterpret_cast<const float*>(act[c]);
-            acc0[c] = V::fmadd(w0, V::loadf(a + i), acc0[c]);
-            acc1[c] = V::fmadd(w1, V::loadf(a + i + 8), acc1[c]);
+        for (int r = 0; r < NR; ++r) {
+            const Elem* x = reinterpret_cast<const Elem*>(w + static_cast<size_t>(r) * row_bytes);
+            prefetch_ahead<NR>(x + i, 16 * sizeof(Elem), row_bytes);
+            const F32 w0 = load_row<Elem, kBF16>(x + i), w1 = load_row<Elem, kBF16>(x + i + 8);
+            for (int c = 0; c < NC; ++c) {
+                const float* a = reinterpret_cast<const float*>(act[c]);
+                acc0[r][c] = V::fmadd(w0, V::loadf(a + i), acc0[r][c]);
+                acc1[r][c] = V::fmadd(w1, V::loadf(a + i + 8), acc1[r][c]);
+            }
         }
     }
-    for (int c = 0; c < NC; ++c) {
-        const float* a = reinterpret_cast<const float*>(act[c]);
-        float s = V::hsum(V::fadd(acc0[c], acc1[c]));
-        for (int64_t k = i; k < n; ++k) s += scalar(x[k]) * a[k];
-        out[c] = s;
+    for (int r = 0; r < NR; ++r) {
+        const Elem* x = reinterpret_cast<const Elem*>(w + static_cast<size_t>(r) * row_bytes);
+        for (int c = 0; c < NC; ++c) {
+            const float* a = reinterpret_cast<const float*>(act[c]);
+            float s = V::hsum(V::fadd(acc0[r][c], acc1[r][c]));
+            for (int64_t k = i; k < n; ++k) s += scalar_of<Elem, kBF16>(x[k]) * a[k];
+            out[r * NC + c] = s;
+        }
     }
 }
-template <int NC>
-void dot_f32w(int64_t n, const uint8_t* w, const uint8_t* const* a, float* o) { dot_float<float, false, NC>(n, w, a, o); }
-template <int NC>
-void dot_f16w(int64_t n, const uint8_t* w, const uint8_t* const* a, float* o) { dot_float<uint16_t, false, NC>(n, w, a, o); }
-template <int NC>
-void dot_bf16w(int64_t n, const uint8_t* w, const uint8_t* const* a, float* o) { dot_float<uint16_t, true, NC>(n, w, a, o); }
+template <int NR, int NC>
+void dot_f32w(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) { dot_float<float, false, NR, NC>(n, w, rb, a, o); }
+template <int NR, int NC>
+void dot_f16w(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) { dot_float<uint16_t, false, NR, NC>(n, w, rb, a, o); }
+template <int NR, int NC>
+void dot_bf16w(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) { dot_float<uint16_t, true, NR, NC>(n, w, rb, a, o); }
 
 // ---- the row driver ----------------------------------------------------------------------
 
-// Rows in tiles small enough to stay in L1/L2 while every activation row passes over them,
-// activation rows four at a time.
-template <void (*K1)(int64_t, const uint8_t*, const uint8_t* const*, float*),
-          void (*K2)(int64_t, const uint8_t*, const uint8_t* const*, float*),
-          void (*K3)(int64_t, const uint8_t*, const uint8_t* const*, float*),
-          void (*K4)(int64_t, const uint8_t*, const uint8_t* const*, float*)>
-void run_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
+using KernelFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t* const*, float*);
+
+// One activation row (decode): weight rows four at a time. Several activation rows (prefill):
+// rows in tiles small enough to stay in L1/L2 while the activation rows pass over them, four
+// activation rows at a time.
+void run_rows(const MatmulJob& job, int64_t r0, int64_t r1, KernelFn k4x1, const KernelFn* k1xN) {
+    if (job.n_tok == 1) {
+        const uint8_t* act[1] = {job.act};
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) k4x1(job.n_in, job.weight + static_cast<size_t>(r) * job.row_bytes, job.row_bytes, act, job.out + r);
+        for (; r < r1; ++r) k1xN[0](job.n_in, job.weight + static_cast<size_t>(r) * job.row_bytes, job.row_bytes, act, job.out + r);
+        return;
+    }
     constexpr int64_t kTileRows = 16;
     for (int64_t rt = r0; rt < r1; rt += kTileRows) {
         const int64_t re = std::min(rt + kTileRows, r1);
@@ -281,21 +303,19 @@ void run_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
             for (int c = 0; c < nc; ++c) act[c] = job.act + static_cast<size_t>(t + c) * job.act_stride;
             float* out = job.out + t * job.out_stride;
             for (int64_t r = rt; r < re; ++r) {
-                const uint8_t* w = job.weight + static_cast<size_t>(r) * job.row_bytes;
                 float o[4] = {};
-                switch (nc) {
-                    case 4: K4(job.n_in, w, act, o); break;
-                    case 3: K3(job.n_in, w, act, o); break;
-                    case 2: K2(job.n_in, w, act, o); break;
-                    default: K1(job.n_in, w, act, o); break;
-                }
+                k1xN[nc - 1](job.n_in, job.weight + static_cast<size_t>(r) * job.row_bytes, job.row_bytes, act, o);
                 for (int c = 0; c < nc; ++c) out[c * job.out_stride + r] = o[c];
             }
         }
     }
 }
 
-#define APR_CPU_RUN_ROWS(kernel) run_rows<kernel<1>, kernel<2>, kernel<3>, kernel<4>>(job, r0, r1)
+#define APR_CPU_RUN_ROWS(kernel)                                                                         \
+    do {                                                                                                 \
+        static constexpr KernelFn one_row[4] = {kernel<1, 1>, kernel<1, 2>, kernel<1, 3>, kernel<1, 4>}; \
+        run_rows(job, r0, r1, kernel<4, 1>, one_row);                                                    \
+    } while (0)
 
 void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
     switch (job.type) {
@@ -336,7 +356,8 @@ void dequantize_row(uint32_t type, const void* row, float* dst, int64_t n) {
         case APR_TYPE_Q4_0:
             for (int64_t i = 0; i < n / 32; ++i) {
                 const auto& b = reinterpret_cast<const BlockQ4_0*>(p)[i];
-                store_scaled(decode_q4_0(b), fp16_to_f32(b.d), 0.0f, dst + 32 * i);
+                const float d = fp16_to_f32(b.d);  // d q - d 2^shift: both exact, as is their difference
+                store_scaled(decode_q4_0(b), d, -d * (1 << kQ4_0OffsetShift), dst + 32 * i);
             }
             return;
         case APR_TYPE_Q4_1:
@@ -348,7 +369,8 @@ void dequantize_row(uint32_t type, const void* row, float* dst, int64_t n) {
         case APR_TYPE_Q5_0:
             for (int64_t i = 0; i < n / 32; ++i) {
                 const auto& b = reinterpret_cast<const BlockQ5_0*>(p)[i];
-                store_scaled(decode_q5_0(b), fp16_to_f32(b.d), 0.0f, dst + 32 * i);
+                const float d = fp16_to_f32(b.d);
+                store_scaled(decode_q5_0(b), d, -d * (1 << kQ5_0OffsetShift), dst + 32 * i);
             }
             return;
         case APR_TYPE_Q5_1:
@@ -401,7 +423,14 @@ void dequantize_row(uint32_t type, const void* row, float* dst, int64_t n) {
 float dot_f32(const float* a, const float* b, int64_t n) {
     const uint8_t* act[1] = {reinterpret_cast<const uint8_t*>(b)};
     float out;
-    dot_f32w<1>(n, reinterpret_cast<const uint8_t*>(a), act, &out);
+    dot_f32w<1, 1>(n, reinterpret_cast<const uint8_t*>(a), 0, act, &out);
+    return out;
+}
+
+float dot_f16(const uint16_t* a, const float* b, int64_t n) {
+    const uint8_t* act[1] = {reinterpret_cast<const uint8_t*>(b)};
+    float out;
+    dot_f16w<1, 1>(n, reinterpret_cast<const uint8_t*>(a), 0, act, &out);
     return out;
 }
 
@@ -410,4 +439,11 @@ void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) V::storef(y + i, V::fmadd(va, V::loadf(x + i), V::loadf(y + i)));
     for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
+    const F32 va = V::fsplat(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) V::storef(y + i, V::fmadd(va, V::load_f16(x + i), V::loadf(y + i)));
+    for (; i < n; ++i) y[i] += alpha * fp16_to_f32(x[i]);
 }

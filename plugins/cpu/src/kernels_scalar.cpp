@@ -17,7 +17,7 @@ using V = ScalarOps;
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-    static const KernelTable table{"scalar", matmul_rows, dequantize_row, dot_f32, axpy_f32};
+    static const KernelTable table{"scalar", matmul_rows, dequantize_row, dot_f32, axpy_f32, dot_f16, axpy_f16};
     return table;
 }
 

@@ -27,18 +27,21 @@ const KernelTable& kernels_or_throw() {
     }
 }
 
-template <class T>
-std::unique_ptr<T[]> uninitialized(size_t n) {
-    return std::unique_ptr<T[]>(new T[n]);  // pages are only touched when a position is written
+int64_t checked_n_ctx(const apr_session_config& config) {
+    if (config.struct_size < offsetof(apr_session_config, n_ctx) + sizeof(config.n_ctx))
+        throw PluginError(APR_ERR_INVALID_ARGUMENT, "session config struct_size " + std::to_string(config.struct_size) + " is too small");
+    if (config.n_ctx == 0) throw PluginError(APR_ERR_INVALID_ARGUMENT, "session config n_ctx is 0");
+    return config.n_ctx;
 }
 
 }  // namespace
 
 Session::Session(const apr_model_view& view, const apr_session_config& config)
-    : w_(bind_model(view)), kernels_(kernels_or_throw()), pool_(choose_threads(config)), n_ctx_(config.n_ctx) {
-    if (config.struct_size < offsetof(apr_session_config, n_ctx) + sizeof(config.n_ctx))
-        throw PluginError(APR_ERR_INVALID_ARGUMENT, "session config struct_size " + std::to_string(config.struct_size) + " is too small");
-    if (n_ctx_ <= 0) throw PluginError(APR_ERR_INVALID_ARGUMENT, "session config n_ctx is 0");
+    : w_(bind_model(view)),
+      kernels_(kernels_or_throw()),
+      pool_(choose_threads(config)),
+      n_ctx_(checked_n_ctx(config)),
+      kv_(kv_type_from_env(), w_.n_layer, n_ctx_, w_.kv_dim()) {
 
     const int64_t half = w_.n_rot / 2;
     inv_freq_.resize(static_cast<size_t>(half));
@@ -48,10 +51,6 @@ Session::Session(const apr_model_view& view, const apr_session_config& config)
         if (w_.rope_freqs) f /= w_.rope_freqs[i];
         inv_freq_[i] = static_cast<float>(f);
     }
-
-    const size_t cache = static_cast<size_t>(w_.n_layer) * static_cast<size_t>(n_ctx_) * static_cast<size_t>(w_.kv_dim());
-    k_cache_ = uninitialized<float>(cache);
-    v_cache_ = uninitialized<float>(cache);
 
     const size_t B = kMaxBatch;
     x_.resize(B * w_.n_embd);
@@ -174,11 +173,9 @@ void Session::rope(float* v, int64_t n_heads, int64_t pos) const {
 }
 
 void Session::attention(int64_t layer, int64_t n, int64_t pos) {
-    const int64_t hd = w_.head_dim, kv_dim = w_.kv_dim(), q_dim = w_.q_dim();
+    const int64_t hd = w_.head_dim, q_dim = w_.q_dim();
     const int64_t group = w_.n_head / w_.n_head_kv;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const float* kc = k_cache_.get() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
-    const float* vc = v_cache_.get() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
     pool_.parallel_for(n * w_.n_head, [&](int64_t task, unsigned thread) {
         const int64_t t = task / w_.n_head, h = task % w_.n_head, kvh = h / group;
         const int64_t n_kv = pos + t + 1;  // causal: positions 0 .. pos + t
@@ -186,7 +183,7 @@ void Session::attention(int64_t layer, int64_t n, int64_t pos) {
         float* s = scores_.data() + static_cast<size_t>(thread) * n_ctx_;
         float max = -INFINITY;
         for (int64_t j = 0; j < n_kv; ++j) {
-            s[j] = kernels_.dot_f32(q, kc + j * kv_dim + kvh * hd, hd) * scale;
+            s[j] = kv_.dot_key(kernels_, layer, j, kvh * hd, q, hd) * scale;
             max = std::max(max, s[j]);
         }
         double sum = 0.0;
@@ -197,7 +194,7 @@ void Session::attention(int64_t layer, int64_t n, int64_t pos) {
         const float inv = static_cast<float>(1.0 / sum);
         float* o = attn_.data() + t * q_dim + h * hd;
         std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j < n_kv; ++j) kernels_.axpy_f32(s[j] * inv, vc + j * kv_dim + kvh * hd, o, hd);
+        for (int64_t j = 0; j < n_kv; ++j) kv_.add_value(kernels_, layer, j, kvh * hd, s[j] * inv, o, hd);
     });
 }
 
@@ -214,8 +211,6 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos, float* logi
         rms_norm(x, L.attn_norm, h_.data(), n, E);
         const Product qkv[3] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
         multiply(qkv, 3, h_.data(), n);
-        float* kc = k_cache_.get() + static_cast<size_t>(l) * n_ctx_ * kv_dim;
-        float* vc = v_cache_.get() + static_cast<size_t>(l) * n_ctx_ * kv_dim;
         for (int64_t t = 0; t < n; ++t) {
             float* q = q_.data() + t * q_dim;
             float* k = k_.data() + t * kv_dim;
@@ -231,8 +226,7 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos, float* logi
             }
             rope(q, w_.n_head, pos + t);
             rope(k, w_.n_head_kv, pos + t);
-            std::copy(k, k + kv_dim, kc + (pos + t) * kv_dim);
-            std::copy(v, v + kv_dim, vc + (pos + t) * kv_dim);
+            kv_.store(l, pos + t, k, v);
         }
         attention(l, n, pos);
         const Product wo[1] = {{&L.wo, proj_.data()}};
@@ -243,10 +237,15 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos, float* logi
         rms_norm(x, L.ffn_norm, h_.data(), n, E);
         const Product gate_up[2] = {{&L.gate, gate_.data()}, {&L.up, up_.data()}};
         multiply(gate_up, 2, h_.data(), n);
-        for (int64_t i = 0; i < n * F; ++i) {
-            const float g = gate_[i];
-            gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
-        }
+        // silu(gate) * up, in chunks over the threads (exp is the costliest scalar step of decode).
+        constexpr int64_t kChunk = 2048;
+        pool_.parallel_for((n * F + kChunk - 1) / kChunk, [&](int64_t chunk, unsigned) {
+            const int64_t end = std::min(n * F, (chunk + 1) * kChunk);
+            for (int64_t i = chunk * kChunk; i < end; ++i) {
+                const float g = gate_[i];
+                gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+            }
+        });
         const Product down[1] = {{&L.down, proj_.data()}};
         multiply(down, 1, gate_.data(), n);
         for (int64_t i = 0; i < n * E; ++i) x[i] += proj_[i];

@@ -11,6 +11,7 @@
 
 #include "block_formats.hpp"
 #include "kernels.hpp"
+#include "kv_cache.hpp"
 #include "model_weights.hpp"
 #include "thread_pool.hpp"
 
@@ -52,8 +53,7 @@ private:
     int64_t n_cached_ = 0;
     std::vector<float> inv_freq_;  // per rotated pair: rope_freq_scale * base^(-2i/n_rot) / rope_freqs[i]
 
-    // KV cache: [layer][position][kv_dim], f32 as llama.cpp's reference run.
-    std::unique_ptr<float[]> k_cache_, v_cache_;
+    KvCache kv_;
     // Scratch for kMaxBatch tokens.
     std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, proj_;
     std::vector<float> scores_;  // per thread, n_ctx

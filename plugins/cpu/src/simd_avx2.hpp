@@ -17,9 +17,9 @@ struct Avx2Ops {
     static I8 load_i8(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
     static void store_i8(int8_t* p, I8 x) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), x); }
     static I8 nibbles16(const uint8_t* p) {
-        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        const __m128i m = _mm_set1_epi8(15);
-        return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m), _mm_and_si128(x, m));
+        // The 16 bytes in both halves; the upper half shifted down 4 bits, then both masked.
+        const __m256i x = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(15));
     }
     static I8 nibbles_lo(const uint8_t* p) { return _mm256_and_si256(load_i8(p), _mm256_set1_epi8(15)); }
     static I8 nibbles_hi(const uint8_t* p) {
@@ -56,6 +56,9 @@ struct Avx2Ops {
         return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
     }
     static I32 dot_u8(I8 w, I8 a) { return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)); }
+    static I32 dot_u8_add(I32 base, I8 w, I8 a) { return _mm256_add_epi32(base, dot_u8(w, a)); }
+    static I32 load_i32(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+    static I32 shl_i32(I32 a, int s) { return _mm256_sll_epi32(a, _mm_cvtsi32_si128(s)); }
     static I32 zero_i32() { return _mm256_setzero_si256(); }
     static I32 add_i32(I32 a, I32 b) { return _mm256_add_epi32(a, b); }
     static I32 mul_i32(I32 a, int32_t s) { return _mm256_mullo_epi32(a, _mm256_set1_epi32(s)); }
@@ -74,6 +77,7 @@ struct Avx2Ops {
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
     }
+    static float half(uint16_t h) { return _cvtsh_ss(h); }  // F16C: one instruction
     static F32 loadf(const float* p) { return _mm256_loadu_ps(p); }
     static void storef(float* p, F32 a) { _mm256_storeu_ps(p, a); }
     static F32 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }

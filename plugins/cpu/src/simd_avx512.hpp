@@ -22,6 +22,7 @@ struct Avx512Ops : Avx2Ops {
         return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
     }
     static I32 dot_u8(I8 w, I8 a) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a); }
+    static I32 dot_u8_add(I32 base, I8 w, I8 a) { return _mm256_dpbusd_epi32(base, w, a); }
 };
 
 }  // namespace

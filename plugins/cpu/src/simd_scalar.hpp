@@ -56,6 +56,9 @@ struct ScalarOps {
         return r;
     }
     static I32 dot_u8(I8 w, I8 a) { return dot_i8(w, a); }  // w in 0..127: the same numbers
+    static I32 dot_u8_add(I32 base, I8 w, I8 a) { return add_i32(base, dot_u8(w, a)); }
+    static I32 load_i32(const int32_t* p) { I32 r; std::memcpy(r.v, p, sizeof r.v); return r; }
+    static I32 shl_i32(I32 a, int s) { for (auto& v : a.v) v = static_cast<int32_t>(static_cast<uint32_t>(v) << s); return a; }
     static I32 zero_i32() { I32 r{}; return r; }
     static I32 add_i32(I32 a, I32 b) { for (int k = 0; k < 8; ++k) a.v[k] += b.v[k]; return a; }
     static I32 mul_i32(I32 a, int32_t s) { for (int k = 0; k < 8; ++k) a.v[k] *= s; return a; }
@@ -75,6 +78,7 @@ struct ScalarOps {
         const float s1 = (a.v[1] + a.v[5]) + (a.v[3] + a.v[7]);
         return s0 + s1;
     }
+    static float half(uint16_t h) { return fp16_to_f32(h); }
     static F32 loadf(const float* p) { F32 r; std::memcpy(r.v, p, sizeof r.v); return r; }
     static void storef(float* p, F32 a) { std::memcpy(p, a.v, sizeof a.v); }
     static F32 load_f16(const uint16_t* p) { F32 r; for (int k = 0; k < 8; ++k) r.v[k] = fp16_to_f32(p[k]); return r; }

@@ -1,0 +1,188 @@
+// Test-only access to the built CPU plugin: dlopen it directly from the build's backends
+// folder (no registry: these tests look at the plugin as a third party's library), open
+// sessions through its ABI, and compare logit rows. Header-only: the test build compiles only
+// *_test.cpp files from unit folders.
+#pragma once
+
+#include <apr/backend.h>
+#include <dlfcn.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "support/testdata.hpp"
+
+namespace apr::test::cpu {
+
+// The plugin, loaded once for the whole test run.
+struct CpuPlugin {
+    void* handle = nullptr;
+    const apr_backend_desc* desc = nullptr;
+    apr_backend_step_fn step = nullptr;
+
+    static const CpuPlugin& get() {
+        static const CpuPlugin plugin = load();
+        return plugin;
+    }
+
+private:
+    static CpuPlugin load() {
+        // APR_CPU_PLUGIN overrides the path (running a copied test binary on another host).
+        const char* override_path = std::getenv("APR_CPU_PLUGIN");
+        const std::string path = override_path ? override_path : (backend_dir() / "libapr_backend_cpu.so").string();
+        CpuPlugin p;
+        p.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!p.handle) throw std::runtime_error("dlopen " + path + ": " + dlerror());
+        p.desc = static_cast<const apr_backend_desc*>(dlsym(p.handle, APR_BACKEND_DESCRIPTOR_SYMBOL));
+        p.step = reinterpret_cast<apr_backend_step_fn>(dlsym(p.handle, APR_BACKEND_STEP_SYMBOL));
+        if (!p.desc || !p.step) throw std::runtime_error(path + " lacks the ABI symbols");
+        return p;
+    }
+};
+
+// Sets an environment variable the plugin reads at probe/open (APR_CPU_ISA, APR_CPU_KV_TYPE)
+// while it lives; "" unsets it.
+class ScopedEnv {
+public:
+    ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+        if (const char* old = std::getenv(name_.c_str())) old_ = old, had_ = true;
+        if (value.empty()) unsetenv(name_.c_str());
+        else setenv(name_.c_str(), value.c_str(), 1);
+    }
+    ~ScopedEnv() {
+        if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+        else unsetenv(name_.c_str());
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    std::string name_, old_;
+    bool had_ = false;
+};
+
+// Forces the plugin's kernel path ("" = its own choice).
+class ScopedIsa : public ScopedEnv {
+public:
+    explicit ScopedIsa(const std::string& isa) : ScopedEnv("APR_CPU_ISA", isa) {}
+};
+
+// The kernel paths this CPU can run, as APR_CPU_ISA values (found by asking the plugin).
+inline std::vector<std::string> available_isas() {
+    std::vector<std::string> isas;
+    for (const char* isa : {"scalar", "avx2", "avx512"}) {
+        ScopedIsa scoped(isa);
+        apr_device_info info{};
+        info.struct_size = sizeof info;
+        if (CpuPlugin::get().desc->probe(&info) == APR_OK) isas.push_back(isa);
+    }
+    return isas;
+}
+
+// An open session, closed on destruction.
+class Session {
+public:
+    Session(const apr_model_view& view, uint32_t n_ctx, uint32_t n_threads = 2) {
+        apr_session_config config{};
+        config.struct_size = sizeof config;
+        config.n_ctx = n_ctx;
+        config.n_threads = n_threads;
+        const apr_status st = plugin().desc->open(&view, &config, &session_);
+        if (st != APR_OK) throw std::runtime_error(std::string("open failed: ") + plugin().desc->last_error());
+        n_vocab_ = view.n_vocab;
+    }
+    ~Session() { plugin().desc->close(session_); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Runs the tokens at `pos`; returns n_tokens rows of logits (all) or one row (last only).
+    std::vector<float> step(const std::vector<int32_t>& tokens, uint32_t pos, bool all) {
+        std::vector<float> logits((all ? tokens.size() : 1) * n_vocab_);
+        const apr_status st = plugin().step(session_, tokens.data(), static_cast<uint32_t>(tokens.size()), pos,
+                                            all ? APR_STEP_LOGITS_ALL : 0u, logits.data());
+        if (st != APR_OK) throw std::runtime_error(std::string("step failed: ") + plugin().desc->last_error());
+        return logits;
+    }
+    apr_session* get() const { return session_; }
+
+private:
+    static const CpuPlugin& plugin() { return CpuPlugin::get(); }
+    apr_session* session_ = nullptr;
+    uint32_t n_vocab_ = 0;
+};
+
+// Indices of the two largest values.
+inline std::pair<size_t, size_t> top2(const float* row, size_t n) {
+    size_t first = 0, second = 1;
+    if (row[second] > row[first]) std::swap(first, second);
+    for (size_t i = 2; i < n; ++i) {
+        if (row[i] > row[first]) {
+            second = first;
+            first = i;
+        } else if (row[i] > row[second]) {
+            second = i;
+        }
+    }
+    return {first, second};
+}
+
+struct Tolerance {
+    double min_cosine;
+    double max_abs_diff;
+};
+
+// Running worst figures over compared rows.
+struct Agreement {
+    double worst_cosine = 1.0;
+    double max_abs_diff = 0.0;
+    size_t rows = 0, argmax_equal = 0;
+};
+
+// Compares one row of ours against one row of the expected logits: cosine (f64 sums), max abs
+// difference, and top-1 (equal where the expected top-2 margin >= 0.01, else each argmax
+// among the other's top two). Records the figures in `agg`.
+inline void compare_row(const float* ours, const float* expected, size_t n, Tolerance tol, Agreement& agg) {
+    double dot = 0, n_ours = 0, n_exp = 0, diff = 0;
+    bool finite = true;
+    for (size_t i = 0; i < n; ++i) {
+        finite = finite && std::isfinite(ours[i]);
+        dot += double(ours[i]) * expected[i];
+        n_ours += double(ours[i]) * ours[i];
+        n_exp += double(expected[i]) * expected[i];
+        diff = std::max(diff, std::abs(double(ours[i]) - expected[i]));
+    }
+    REQUIRE(finite);
+    const double cosine = dot / std::sqrt(n_ours * n_exp);
+    const auto [e1, e2] = top2(expected, n);
+    const auto [o1, o2] = top2(ours, n);
+    const double margin = double(expected[e1]) - expected[e2];
+    CAPTURE(cosine, diff, e1, e2, o1, o2, margin);
+    CHECK(cosine >= tol.min_cosine);
+    CHECK(diff <= tol.max_abs_diff);
+    if (margin >= 0.01) {
+        CHECK(o1 == e1);
+    } else {
+        CHECK((o1 == e1 || o1 == e2));
+        CHECK((e1 == o1 || e1 == o2));
+    }
+    agg.worst_cosine = std::min(agg.worst_cosine, cosine);
+    agg.max_abs_diff = std::max(agg.max_abs_diff, diff);
+    agg.rows += 1;
+    agg.argmax_equal += o1 == e1 ? 1 : 0;
+}
+
+inline void print_agreement(const std::string& what, const Agreement& a) {
+    std::cout << "[cpu] " << what << ": worst cosine " << std::setprecision(8) << a.worst_cosine << ", max |diff| "
+              << std::setprecision(3) << a.max_abs_diff << ", argmax equal " << a.argmax_equal << "/" << a.rows << std::endl;
+}
+
+}  // namespace apr::test::cpu
