@@ -13,7 +13,9 @@ namespace {
 // Scores scratch budget: chunk * n_head * n_ctx floats must fit in it.
 constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
 constexpr uint32_t kMaxChunk = 64;
-constexpr uint32_t kMatMatTile = 8;  // TILE_N of the mul_mat_mat variants
+constexpr uint32_t kMatMatTile = 16;   // TILE_N of the mul_mat_mat variants (CMakeLists.txt)
+constexpr uint32_t kMatMatRows = 2;    // ROWS of the mul_mat_mat variants
+constexpr uint32_t kMatVecRows = 4;    // ROWS of the mul_mat_vec variants
 constexpr uint32_t kMaxGroups = 65535;
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
@@ -136,7 +138,8 @@ void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddres
         p.bias = bias->address;
         p.flags |= 2u;
     }
-    uint32_t gx = std::min<uint32_t>(p.rows, kMaxGroups), gy = ceil_div(p.rows, gx);
+    const uint32_t groups = ceil_div(p.rows, n_tokens == 1 ? kMatVecRows : kMatMatRows);
+    uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
     if (n_tokens == 1)
         dispatch(cmd, variant(std::string("mul_mat_vec_") + w.format->shader, true), &p, sizeof p, gx, gy, 1);
     else
