@@ -1,8 +1,7 @@
 #version 450
-// y[t][row] = W[row] . x[t] (+ bias[row]) for ROWS weight rows and TILE_N token columns per
-// workgroup, W in its file type. The decode variant (TILE_N = 1) is a mat-vec that spreads a
-// few rows over one workgroup; the prefill variant (TILE_N > 1) is a mat-mat tile that
-// dequantizes each weight group once and applies it to TILE_N tokens. f32 accumulation.
+// Decode mat-vec: y[t][row] = W[row] . x[t] (+ bias[row]) for ROWS weight rows and TILE_N
+// token columns per workgroup (the build uses TILE_N = 1; prefill goes through mul_mm.comp),
+// W in its file type, the whole workgroup striding along each row. f32 accumulation.
 // With ACCUMULATE in flags the result is added to y (the residual stream).
 #extension GL_GOOGLE_include_directive : require
 #define WG 64u

@@ -33,14 +33,12 @@ std::string vk_result_name(VkResult r) {
 
 namespace {
 
-// One VkInstance per process, made on first use and destroyed when the plugin is unloaded.
-// NVIDIA's driver stops creating instances after a few dozen create/destroy cycles in one
-// process, and every probe and session would otherwise make its own.
+// One VkInstance per process, made on first use and never destroyed (the plugin is linked
+// -z nodelete, so it stays loaded). NVIDIA's driver stops creating instances after a few dozen
+// create/destroy cycles in one process, and crashes at exit when one is destroyed during
+// unloading; every probe and session would otherwise make its own.
 class SharedInstance {
 public:
-    ~SharedInstance() {
-        if (instance_ != VK_NULL_HANDLE) vkDestroyInstance(instance_, nullptr);
-    }
     VkInstance get(std::string& error) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (instance_ != VK_NULL_HANDLE) return instance_;
@@ -63,7 +61,7 @@ private:
     VkInstance instance_ = VK_NULL_HANDLE;
 };
 
-SharedInstance g_instance;
+SharedInstance& g_instance = *new SharedInstance;  // deliberately never deleted
 
 }  // namespace
 

@@ -13,8 +13,8 @@ namespace {
 // Scores scratch budget: chunk * n_head * n_ctx floats must fit in it.
 constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
 constexpr uint32_t kMaxChunk = 64;
-constexpr uint32_t kMatMatTile = 16;   // TILE_N of the mul_mat_mat variants (CMakeLists.txt)
-constexpr uint32_t kMatMatRows = 2;    // ROWS of the mul_mat_mat variants
+constexpr uint32_t kMatMatTokens = 16;  // TN of mul_mm.comp
+constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
 constexpr uint32_t kMatVecRows = 4;    // ROWS of the mul_mat_vec variants
 constexpr uint32_t kMaxGroups = 65535;
 
@@ -101,7 +101,7 @@ void Session::create_pipelines() {
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
         ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader, true));
-        ctx_.pipeline(variant(std::string("mul_mat_mat_") + t->format->shader, true));
+        ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
@@ -143,8 +143,7 @@ void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddres
     if (n_tokens == 1)
         dispatch(cmd, variant(std::string("mul_mat_vec_") + w.format->shader, true), &p, sizeof p, gx, gy, 1);
     else
-        dispatch(cmd, variant(std::string("mul_mat_mat_") + w.format->shader, true), &p, sizeof p, gx, gy,
-                 ceil_div(n_tokens, kMatMatTile));
+        dispatch(cmd, std::string("mul_mm_") + w.format->shader, &p, sizeof p, gx, gy, ceil_div(n_tokens, kMatMatTokens));
 }
 
 void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
