@@ -142,7 +142,7 @@ TEST_CASE("vulkan vs reference: prefill longer than one submission, RoPE scaling
     model.add("rope_freqs.weight", freqs, freqs.size());
 
     const apr_model_view& view = model.view();
-    const uint32_t n_ctx = 160, n = 150;  // more tokens than one submission holds (64)
+    const uint32_t n_ctx = 320, n = 300;  // more tokens than one submission holds (256)
     ReferenceForward ref(view, n_ctx, 2);
     VulkanSession session(plugin, view, n_ctx);
     INFO(session.open_error());
@@ -159,7 +159,7 @@ TEST_CASE("vulkan vs reference: prefill longer than one submission, RoPE scaling
     REQUIRE(plugin.step(session.get(), tokens.data() + 10, 80, 10, 0, last.data()) == APR_OK);
     ref.step(tokens.data() + 10, 80, 10, false, ref_last.data());
     compare(last, ref_last, view.n_vocab, 0.999, worst, "rewound prefill, last logits");
-    std::cout << "[vulkan] long prefill (150 tokens, rope scale 0.25, rope_freqs): worst cosine " << std::setprecision(8)
+    std::cout << "[vulkan] long prefill (300 tokens, rope scale 0.25, rope_freqs): worst cosine " << std::setprecision(8)
               << worst.cosine << ", max |diff| " << std::setprecision(3) << worst.max_abs << std::endl;
 }
 

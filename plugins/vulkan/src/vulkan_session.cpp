@@ -12,8 +12,8 @@ namespace {
 
 // Scores scratch budget: chunk * n_head * n_ctx floats must fit in it.
 constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
-constexpr uint32_t kMaxChunk = 64;
-constexpr uint32_t kMatMatTokens = 16;  // TN of mul_mm.comp
+constexpr uint32_t kMaxChunk = 256;
+constexpr uint32_t kMatMatTokens = 64;  // TN of mul_mm.comp
 constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
 constexpr uint32_t kMatVecRows = 4;    // ROWS of the mul_mat_vec variants
 constexpr uint32_t kMaxGroups = 65535;
