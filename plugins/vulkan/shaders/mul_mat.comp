@@ -4,8 +4,11 @@
 // W in its file type, the whole workgroup striding along each row. f32 accumulation.
 // With ACCUMULATE in flags the result is added to y (the residual stream).
 #extension GL_GOOGLE_include_directive : require
-#define WG 64u
-layout(local_size_x = 64) in;
+#ifndef WG_SIZE
+#define WG_SIZE 64
+#endif
+#define WG uint(WG_SIZE)
+layout(local_size_x = WG_SIZE) in;
 #include "common.glsl"
 #include "weight_type.glsl"
 

@@ -15,7 +15,9 @@ constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
 constexpr uint32_t kMaxChunk = 256;
 constexpr uint32_t kMatMatTokens = 64;  // TN of mul_mm.comp
 constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
-constexpr uint32_t kMatVecRows = 4;    // ROWS of the mul_mat_vec variants
+// ROWS of the mul_mat_vec variants (CMakeLists.txt): one row per 128-invocation workgroup keeps
+// enough invocations in flight for the latency-bound decode mat-vecs.
+constexpr uint32_t kMatVecRows = 1;
 constexpr uint32_t kMaxGroups = 65535;
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
