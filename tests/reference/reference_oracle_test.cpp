@@ -1,6 +1,15 @@
 // The reference forward against llama.cpp's logits for the oracle models in
 // ../shared/testdata/oracle (README.md there explains the numerics): the 12 oracle tokens as
 // one prefill with all logits, compared position by position.
+//
+// Top-1 rule: the reference computes the plain math (dequantized weights, f32 activations),
+// while llama.cpp quantizes activations before its dot products (Q8_0 / Q8_K), so on the
+// quantized files the two differ by up to ~3e-2 per logit. The oracle JSON records how an
+// independent float64 NumPy forward of the same plain math fares against llama.cpp
+// (crosscheck_numpy_f64.plain_dequantized_f64). The reference must agree with llama.cpp's
+// top-1 wherever its top1-top2 margin is >= 0.01, except at as many positions as that
+// independent forward also misses; every miss must stay within the other side's top two. Its
+// error against llama.cpp must also be the NumPy forward's error (max and mean within 2%).
 #include <catch2/catch.hpp>
 
 #include <boost/property_tree/json_parser.hpp>
@@ -26,12 +35,23 @@ struct Tolerance {
     double max_abs_diff;
 };
 
-std::vector<int32_t> oracle_tokens(const std::filesystem::path& json_path) {
+struct OracleFacts {
+    std::vector<int32_t> tokens;
+    // The independent float64 NumPy forward without activation conversion, against llama.cpp.
+    double numpy_max_abs_diff = 0, numpy_mean_abs_diff = 0;
+    size_t numpy_argmax_agree = 0;
+};
+
+OracleFacts read_oracle_json(const std::filesystem::path& json_path) {
     boost::property_tree::ptree json;
     boost::property_tree::read_json(json_path.string(), json);
-    std::vector<int32_t> tokens;
-    for (const auto& item : json.get_child("tokens")) tokens.push_back(item.second.get_value<int32_t>());
-    return tokens;
+    OracleFacts facts;
+    for (const auto& item : json.get_child("tokens")) facts.tokens.push_back(item.second.get_value<int32_t>());
+    const auto& plain = json.get_child("crosscheck_numpy_f64.plain_dequantized_f64");
+    facts.numpy_max_abs_diff = plain.get<double>("max_abs_diff");
+    facts.numpy_mean_abs_diff = plain.get<double>("mean_abs_diff");
+    facts.numpy_argmax_agree = plain.get<size_t>("argmax_agree");
+    return facts;
 }
 
 std::vector<float> read_floats(const std::filesystem::path& path) {
@@ -64,7 +84,8 @@ void check_against_oracle(const std::string& name, Tolerance tol) {
     APR_SKIP_TEST_UNLESS(std::filesystem::exists(dir / (name + ".gguf")), "oracle model " + name + " not found in " +
                                                                                dir.string());
 
-    const auto tokens = oracle_tokens(dir / (name + ".json"));
+    const OracleFacts facts = read_oracle_json(dir / (name + ".json"));
+    const auto& tokens = facts.tokens;
     const auto expected = read_floats(dir / (name + ".logits.bin"));
     auto model = apr::Model::load((dir / (name + ".gguf")).string());
     apr::ReferenceForward ref(model->view(), 256);
@@ -78,7 +99,7 @@ void check_against_oracle(const std::string& name, Tolerance tol) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     double worst_cosine = 1.0, worst_diff = 0.0, mean_diff = 0.0;
-    size_t argmax_agree = 0;
+    size_t argmax_agree = 0, clear_margin_misses = 0;
     for (size_t p = 0; p < tokens.size(); ++p) {
         CAPTURE(name, p);
         const float* ours = &logits[p * n_vocab];
@@ -106,17 +127,22 @@ void check_against_oracle(const std::string& name, Tolerance tol) {
         const double margin = double(theirs[t1]) - theirs[t2];
         CAPTURE(t1, t2, o1, o2, margin);
         if (o1 == t1) ++argmax_agree;
-        if (margin >= 0.01) {
-            CHECK(o1 == t1);
-        } else {
-            CHECK((o1 == t1 || o1 == t2));
-            CHECK((t1 == o1 || t1 == o2));
-        }
+        if (o1 != t1 && margin >= 0.01) ++clear_margin_misses;
+        CHECK((o1 == t1 || o1 == t2));
+        CHECK((t1 == o1 || t1 == o2));
     }
     mean_diff /= double(logits.size());
+    const size_t numpy_misses = tokens.size() - facts.numpy_argmax_agree;
+    CAPTURE(clear_margin_misses, numpy_misses, facts.numpy_max_abs_diff, facts.numpy_mean_abs_diff);
+    CHECK(clear_margin_misses <= numpy_misses);
+    CHECK(argmax_agree >= facts.numpy_argmax_agree);
+    CHECK(std::abs(worst_diff - facts.numpy_max_abs_diff) <= 0.02 * facts.numpy_max_abs_diff);
+    CHECK(std::abs(mean_diff - facts.numpy_mean_abs_diff) <= 0.02 * facts.numpy_mean_abs_diff);
     std::cout << "[reference] " << name << ": worst cosine " << std::setprecision(8) << worst_cosine
-              << ", max |diff| " << std::setprecision(3) << worst_diff << ", mean |diff| " << mean_diff
-              << ", argmax agree " << argmax_agree << "/" << tokens.size() << ", prefill of " << tokens.size()
+              << ", max |diff| " << std::setprecision(4) << worst_diff << " (numpy f64 " << facts.numpy_max_abs_diff
+              << "), mean |diff| " << mean_diff << " (numpy f64 " << facts.numpy_mean_abs_diff << "), argmax agree "
+              << argmax_agree << "/" << tokens.size() << " (numpy f64 " << facts.numpy_argmax_agree
+              << "), prefill of " << tokens.size()
               << " tokens " << std::setprecision(3) << seconds << " s on " << ref.n_threads() << " threads"
               << std::endl;
 }
