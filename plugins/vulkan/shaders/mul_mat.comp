@@ -2,7 +2,8 @@
 // Decode mat-vec: y[t][row] = W[row] . x[t] (+ bias[row]) for ROWS weight rows and TILE_N
 // token columns per workgroup (the build uses TILE_N = 1; prefill goes through mul_mm.comp),
 // W in its file type, the whole workgroup striding along each row. f32 accumulation.
-// With ACCUMULATE in flags the result is added to y (the residual stream).
+// With ACCUMULATE in flags the result is added to y (the residual stream); with SWIGLU the
+// input is the feed-forward gate silu(x) * up, computed as it is read.
 #extension GL_GOOGLE_include_directive : require
 #ifndef WG_SIZE
 #define WG_SIZE 64
@@ -11,6 +12,7 @@
 layout(local_size_x = WG_SIZE) in;
 #include "common.glsl"
 #include "weight_type.glsl"
+#include "swiglu.glsl"
 
 #ifndef TILE_N
 #define TILE_N 1u
@@ -27,6 +29,7 @@ layout(push_constant) uniform Params {
     uvec2 x;       // activations [n_tokens][ne0] f32
     uvec2 y;       // output [n_tokens][rows] f32
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
+    uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
     uint ne0;
     uint rows;
     uint n_tokens;
@@ -61,7 +64,7 @@ void main() {
         uint in_row = (c / QK) * BLOCK_BYTES;
         vec4 xv[TILE_N];
         for (uint t = 0u; t < TILE_N; ++t)
-            xv[t] = t0 + t < pc.n_tokens ? X.v[(t0 + t) * x_stride + g] : vec4(0.0);
+            xv[t] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + g) : vec4(0.0);
         for (uint r = 0u; r < ROWS; ++r) {
             uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
             vec4 wv = dequant4(W, row * row_bytes + in_row, c % QK);

@@ -4,12 +4,14 @@
 // workgroup dequantizes the TM x TK weight chunk and loads the TN x TK activation chunk into
 // shared memory once, then each invocation computes a 4 x 4 block of outputs (4 rows x 4
 // tokens) from there. Each weight byte is read once per TN tokens. f32 accumulation.
-// With ACCUMULATE in flags the result is added to y (the residual stream).
+// With ACCUMULATE in flags the result is added to y (the residual stream); with SWIGLU the
+// input is the feed-forward gate silu(x) * up, computed as it is read.
 #extension GL_GOOGLE_include_directive : require
 #define WG 256u
 layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "weight_type.glsl"
+#include "swiglu.glsl"
 
 #define TM 64u
 #define TN 64u
@@ -23,6 +25,7 @@ layout(push_constant) uniform Params {
     uvec2 x;       // activations [n_tokens][ne0] f32
     uvec2 y;       // output [n_tokens][rows] f32
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
+    uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
     uint ne0;
     uint rows;
     uint n_tokens;
@@ -63,7 +66,8 @@ void main() {
         for (uint i = tid; i < TN * TK4; i += WG) {
             uint t = i / TK4, grp = i % TK4;
             uint c = k0 + grp * 4u;
-            x_s[t][grp] = (t0 + t < pc.n_tokens && c < pc.ne0) ? X.v[(t0 + t) * x_stride + c / 4u] : vec4(0.0);
+            x_s[t][grp] = (t0 + t < pc.n_tokens && c < pc.ne0) ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + c / 4u)
+                                                               : vec4(0.0);
         }
         barrier();
         for (uint g = 0u; g < TK4; ++g) {
