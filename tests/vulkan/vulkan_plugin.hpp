@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -19,7 +20,11 @@ namespace apr::test {
 class VulkanPlugin {
 public:
     VulkanPlugin() {
-        const std::string path = (backend_dir() / "libapr_backend_vulkan.so").string();
+        // APR_VULKAN_PLUGIN lets the benchmark run from a copied build tree on another machine.
+        const char* override_path = std::getenv("APR_VULKAN_PLUGIN");
+        const std::string path = override_path && *override_path
+                                     ? std::string(override_path)
+                                     : (backend_dir() / "libapr_backend_vulkan.so").string();
         handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!handle_) throw std::runtime_error("dlopen " + path + ": " + dlerror());
         desc_ = static_cast<const apr_backend_desc*>(dlsym(handle_, APR_BACKEND_DESCRIPTOR_SYMBOL));

@@ -7,9 +7,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "model/model.hpp"
+#include "model/synthetic_model.hpp"
 #include "reference/reference_forward.hpp"
 #include "reference/test_model_view.hpp"
 #include "support/skip.hpp"
+#include "support/testdata.hpp"
 #include "vulkan/vulkan_plugin.hpp"
 
 using apr::ReferenceForward;
@@ -25,7 +28,7 @@ TinyShape tiny_shape(uint32_t arch) {
     TinyShape s;
     s.arch = arch;
     s.rope_type = arch == APR_ARCH_LLAMA ? APR_ROPE_NORM : APR_ROPE_NEOX;
-    s.n_vocab = 96;
+    s.n_vocab = 97;  // not a multiple of any shader tile: partial tiles get exercised
     s.n_embd = 256;
     s.n_layer = 2;
     s.n_head = 4;
@@ -63,8 +66,7 @@ void compare(const std::vector<float>& ours, const std::vector<float>& ref, size
 }
 
 // Prefill + 16 decode steps (fed the reference's argmax) + a rewind, plugin vs reference.
-Worst run_against_reference(const VulkanPlugin& plugin, TestModelView& model, uint32_t n_ctx, double min_cosine) {
-    const apr_model_view& view = model.view();
+Worst run_against_reference(const VulkanPlugin& plugin, const apr_model_view& view, uint32_t n_ctx, double min_cosine) {
     const size_t V = view.n_vocab;
     ReferenceForward ref(view, n_ctx, 2);
     VulkanSession session(plugin, view, n_ctx);
@@ -91,7 +93,7 @@ Worst run_against_reference(const VulkanPlugin& plugin, TestModelView& model, ui
     }
 
     // Rewind to position 4 and continue with other tokens: the cache from 4 on is forgotten.
-    std::vector<int32_t> other = {63, 2, 88};
+    std::vector<int32_t> other = {63, 2, int32_t(V) - 1};
     std::vector<float> ours3(other.size() * V), theirs3(other.size() * V);
     REQUIRE(plugin.step(session.get(), other.data(), uint32_t(other.size()), 4, APR_STEP_LOGITS_ALL, ours3.data()) ==
             APR_OK);
@@ -108,7 +110,7 @@ void check_type(uint32_t type, const char* type_name) {
         CAPTURE(arch_name(arch), type_name);
         TestModelView model(tiny_shape(arch));
         model.add_random_weights(7 + arch, type);
-        Worst w = run_against_reference(plugin, model, 32, 0.999);
+        Worst w = run_against_reference(plugin, model.view(), 32, 0.999);
         std::cout << "[vulkan] " << arch_name(arch) << " " << type_name << " vs reference (prefill 7, decode 16, rewind): worst cosine "
                   << std::setprecision(8) << w.cosine << ", max |diff| " << std::setprecision(3) << w.max_abs << std::endl;
     }
@@ -128,6 +130,66 @@ TEST_CASE("vulkan vs reference: Q4_K", "[vulkan]") { check_type(APR_TYPE_Q4_K, "
 TEST_CASE("vulkan vs reference: Q5_K", "[vulkan]") { check_type(APR_TYPE_Q5_K, "Q5_K"); }
 TEST_CASE("vulkan vs reference: Q6_K", "[vulkan]") { check_type(APR_TYPE_Q6_K, "Q6_K"); }
 
+TEST_CASE("vulkan vs reference: synthetic GGUF models, every arch x weight type", "[vulkan]") {
+    VulkanPlugin plugin;
+    std::string why;
+    APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
+    const auto dir = apr::test::scratch_dir("vulkan_synthetic");
+    const std::vector<std::pair<uint32_t, const char*>> types = {
+        {APR_TYPE_F32, "F32"},   {APR_TYPE_F16, "F16"},   {APR_TYPE_BF16, "BF16"}, {APR_TYPE_Q8_0, "Q8_0"},
+        {APR_TYPE_Q4_0, "Q4_0"}, {APR_TYPE_Q4_1, "Q4_1"}, {APR_TYPE_Q5_0, "Q5_0"}, {APR_TYPE_Q5_1, "Q5_1"},
+        {APR_TYPE_Q4_K, "Q4_K"}, {APR_TYPE_Q5_K, "Q5_K"}, {APR_TYPE_Q6_K, "Q6_K"}};
+    for (const char* arch : {"llama", "qwen2", "qwen3"}) {
+        Worst arch_worst;
+        for (const auto& [type, type_name] : types) {
+            CAPTURE(arch, type_name);
+            apr::SyntheticModelSpec spec;
+            spec.arch = arch;
+            spec.n_vocab = 300;
+            spec.n_embd = 256;
+            spec.n_layer = 2;
+            spec.n_head = 4;
+            spec.n_head_kv = 2;
+            spec.n_ff = 256;
+            spec.weight_type = type;
+            spec.seed = 11;
+            const std::string path = (dir / (std::string(arch) + "-" + type_name + ".gguf")).string();
+            apr::write_synthetic_model(path, spec, 2);
+            auto model = apr::Model::load(path);
+            Worst w = run_against_reference(plugin, model->view(), 32, 0.999);
+            arch_worst.cosine = std::min(arch_worst.cosine, w.cosine);
+            arch_worst.max_abs = std::max(arch_worst.max_abs, w.max_abs);
+        }
+        std::cout << "[vulkan] synthetic " << arch << " GGUF, all 11 types vs reference: worst cosine "
+                  << std::setprecision(8) << arch_worst.cosine << ", max |diff| " << std::setprecision(3)
+                  << arch_worst.max_abs << std::endl;
+    }
+    // Tied embeddings, Llama 3 rope_freqs, and mixed types as llama-quantize writes them.
+    apr::SyntheticModelSpec spec;
+    spec.n_vocab = 300;
+    spec.n_embd = 256;
+    spec.n_ff = 512;
+    spec.weight_type = APR_TYPE_Q4_K;
+    spec.output_type = APR_TYPE_Q6_K;
+    spec.embd_type = APR_TYPE_Q8_0;
+    spec.llama3_rope_freqs = true;
+    spec.rope_freq_base = 500000;
+    const std::string mixed = (dir / "llama3-mixed.gguf").string();
+    apr::write_synthetic_model(mixed, spec, 2);
+    auto model = apr::Model::load(mixed);
+    Worst w = run_against_reference(plugin, model->view(), 32, 0.999);
+    spec.tied_embeddings = true;
+    spec.output_type.reset();
+    spec.embd_type = APR_TYPE_Q6_K;
+    const std::string tied = (dir / "llama3-tied.gguf").string();
+    apr::write_synthetic_model(tied, spec, 2);
+    auto tied_model = apr::Model::load(tied);
+    REQUIRE(tied_model->view().tied_embeddings != 0);
+    Worst wt = run_against_reference(plugin, tied_model->view(), 32, 0.999);
+    std::cout << "[vulkan] synthetic llama3 rope_freqs mixed Q4_K/Q6_K/Q8_0: worst cosine " << std::setprecision(8)
+              << w.cosine << "; tied embeddings: " << wt.cosine << std::endl;
+}
+
 TEST_CASE("vulkan vs reference: prefill longer than one submission, RoPE scaling and rope_freqs", "[vulkan]") {
     VulkanPlugin plugin;
     std::string why;
@@ -142,7 +204,7 @@ TEST_CASE("vulkan vs reference: prefill longer than one submission, RoPE scaling
     model.add("rope_freqs.weight", freqs, freqs.size());
 
     const apr_model_view& view = model.view();
-    const uint32_t n_ctx = 160, n = 150;  // more tokens than one submission holds (64)
+    const uint32_t n_ctx = 320, n = 300;  // more tokens than one submission holds (256)
     ReferenceForward ref(view, n_ctx, 2);
     VulkanSession session(plugin, view, n_ctx);
     INFO(session.open_error());
@@ -159,7 +221,7 @@ TEST_CASE("vulkan vs reference: prefill longer than one submission, RoPE scaling
     REQUIRE(plugin.step(session.get(), tokens.data() + 10, 80, 10, 0, last.data()) == APR_OK);
     ref.step(tokens.data() + 10, 80, 10, false, ref_last.data());
     compare(last, ref_last, view.n_vocab, 0.999, worst, "rewound prefill, last logits");
-    std::cout << "[vulkan] long prefill (150 tokens, rope scale 0.25, rope_freqs): worst cosine " << std::setprecision(8)
+    std::cout << "[vulkan] long prefill (300 tokens, rope scale 0.25, rope_freqs): worst cosine " << std::setprecision(8)
               << worst.cosine << ", max |diff| " << std::setprecision(3) << worst.max_abs << std::endl;
 }
 

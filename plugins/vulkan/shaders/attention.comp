@@ -4,8 +4,8 @@
 // sees cache positions 0 .. pos0 + t. Scores go to a scratch row in device memory (contexts
 // can be longer than shared memory), softmax is taken with the row maximum subtracted.
 #extension GL_GOOGLE_include_directive : require
-#define WG 64u
-layout(local_size_x = 64) in;
+#define WG 128u
+layout(local_size_x = 128) in;
 #include "common.glsl"
 #include "reduce.glsl"
 
@@ -26,32 +26,34 @@ layout(push_constant) uniform Params {
     float scale;
 } pc;
 
-shared float q_s[256];
+shared vec4 q_s[64];         // the query head (head_dim <= 256)
+shared vec4 partial[WG];      // per-thread partial outputs of the weighted sum of V
 
 void main() {
     uint h = gl_WorkGroupID.x;
     uint t = gl_WorkGroupID.y;
     uint tid = gl_LocalInvocationIndex;
-    uint hd = pc.head_dim;
+    uint hd4 = pc.head_dim / 4u;
     uint kvh = h / (pc.n_head / pc.n_head_kv);
-    uint kv_stride = pc.n_head_kv * hd;
-    uint q_stride = pc.n_head * hd;
+    uint kv_stride4 = pc.n_head_kv * hd4;
+    uint q_stride4 = pc.n_head * hd4;
     uint n_kv = pc.pos0 + t + 1u;
 
-    Floats Q = Floats(pc.q);
-    Floats K = Floats(pc.k);
-    Floats V = Floats(pc.v);
+    Vec4s Q = Vec4s(pc.q);
+    Vec4s K = Vec4s(pc.k);
+    Vec4s V = Vec4s(pc.v);
     Scratch S = Scratch(pc.scores);
     uint s_base = (t * pc.n_head + h) * pc.n_ctx;
 
-    for (uint d = tid; d < hd; d += WG) q_s[d] = Q.f[t * q_stride + h * hd + d];
+    for (uint d = tid; d < hd4; d += WG) q_s[d] = Q.v[t * q_stride4 + h * hd4 + d];
     barrier();
 
+    // Scores: each invocation takes whole cache rows (contiguous vec4 reads).
     float local_max = -3.402823e38;
     for (uint p = tid; p < n_kv; p += WG) {
-        uint kb = p * kv_stride + kvh * hd;
+        uint kb = p * kv_stride4 + kvh * hd4;
         float s = 0.0;
-        for (uint d = 0u; d < hd; ++d) s += q_s[d] * K.f[kb + d];
+        for (uint d = 0u; d < hd4; ++d) s += dot(q_s[d], K.v[kb + d]);
         s *= pc.scale;
         S.f[s_base + p] = s;
         local_max = max(local_max, s);
@@ -68,11 +70,20 @@ void main() {
     memoryBarrierBuffer();
     barrier();
 
-    Floats O = Floats(pc.out_);
-    for (uint d = tid; d < hd; d += WG) {
-        float acc = 0.0;
-        uint vb = kvh * hd + d;
-        for (uint p = 0u; p < n_kv; ++p) acc += S.f[s_base + p] * V.f[p * kv_stride + vb];
-        O.f[t * q_stride + h * hd + d] = acc * inv_sum;
+    // Weighted sum of V: invocation (g, d) covers vec4 d of positions g, g + G, ...; the G
+    // partial sums of each d are then added up.
+    uint G = WG / hd4;
+    uint g = tid / hd4, d = tid % hd4;
+    vec4 acc = vec4(0.0);
+    if (g < G) {
+        uint vb = kvh * hd4 + d;
+        for (uint p = g; p < n_kv; p += G) acc += S.f[s_base + p] * V.v[p * kv_stride4 + vb];
+    }
+    partial[tid] = acc;
+    barrier();
+    if (tid < hd4) {
+        vec4 sum = vec4(0.0);
+        for (uint j = 0u; j < G; ++j) sum += partial[j * hd4 + tid];
+        Vec4s(pc.out_).v[t * q_stride4 + h * hd4 + tid] = sum * inv_sum;
     }
 }

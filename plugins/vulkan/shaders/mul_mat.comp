@@ -1,18 +1,26 @@
 #version 450
-// y[t][row] = W[row] . x[t] (+ bias[row]) for the tokens t of one tile, W in its file type.
-// TILE_N = 1 is the decode mat-vec; larger TILE_N is the prefill mat-mat, where one workgroup
-// dequantizes each weight group once and applies it to TILE_N token columns.
-// With ACCUMULATE in flags the result is added to y (the residual stream).
+// Decode mat-vec: y[t][row] = W[row] . x[t] (+ bias[row]) for ROWS weight rows and TILE_N
+// token columns per workgroup (the build uses TILE_N = 1; prefill goes through mul_mm.comp),
+// W in its file type, the whole workgroup striding along each row. f32 accumulation.
+// With ACCUMULATE in flags the result is added to y (the residual stream); with SWIGLU the
+// input is the feed-forward gate silu(x) * up, computed as it is read.
 #extension GL_GOOGLE_include_directive : require
-#define WG 64u
-layout(local_size_x = 64) in;
+#ifndef WG_SIZE
+#define WG_SIZE 64
+#endif
+#define WG uint(WG_SIZE)
+layout(local_size_x = WG_SIZE) in;
 #include "common.glsl"
-#include "reduce.glsl"
 #include "weight_type.glsl"
+#include "swiglu.glsl"
 
 #ifndef TILE_N
 #define TILE_N 1u
 #endif
+#ifndef ROWS
+#define ROWS 1u
+#endif
+#define NSUMS (ROWS * TILE_N)
 #define FLAG_ACCUMULATE 1u
 #define FLAG_BIAS 2u
 
@@ -21,43 +29,76 @@ layout(push_constant) uniform Params {
     uvec2 x;       // activations [n_tokens][ne0] f32
     uvec2 y;       // output [n_tokens][rows] f32
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
+    uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
     uint ne0;
     uint rows;
     uint n_tokens;
     uint flags;
 } pc;
 
+#ifdef USE_SUBGROUPS
+#extension GL_KHR_shader_subgroup_arithmetic : require
+shared float sums[NSUMS][WG];  // [sum][subgroup]
+#else
+shared float sums[NSUMS][WG];  // [sum][invocation]
+#endif
+
 void main() {
-    uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-    if (row >= pc.rows) return;  // uniform over the workgroup
+    uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    uint row0 = wg * ROWS;
+    if (row0 >= pc.rows) return;  // uniform over the workgroup
     uint t0 = gl_WorkGroupID.z * TILE_N;
     uint tid = gl_LocalInvocationIndex;
 
     Words W = Words(pc.w);
     Vec4s X = Vec4s(pc.x);
-    uint row_base = row * ((pc.ne0 / QK) * BLOCK_BYTES);
+    uint row_bytes = (pc.ne0 / QK) * BLOCK_BYTES;
     uint n_groups = pc.ne0 / 4u;
     uint x_stride = pc.ne0 / 4u;
 
-    float acc[TILE_N];
-    for (uint t = 0u; t < TILE_N; ++t) acc[t] = 0.0;
+    float acc[NSUMS];
+    for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
 
     for (uint g = tid; g < n_groups; g += WG) {
         uint c = g * 4u;
-        vec4 wv = dequant4(W, row_base + (c / QK) * BLOCK_BYTES, c % QK);
-        for (uint t = 0u; t < TILE_N; ++t) {
-            if (t0 + t < pc.n_tokens) acc[t] += dot(wv, X.v[(t0 + t) * x_stride + g]);
+        uint in_row = (c / QK) * BLOCK_BYTES;
+        vec4 xv[TILE_N];
+        for (uint t = 0u; t < TILE_N; ++t)
+            xv[t] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + g) : vec4(0.0);
+        for (uint r = 0u; r < ROWS; ++r) {
+            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            vec4 wv = dequant4(W, row * row_bytes + in_row, c % QK);
+            for (uint t = 0u; t < TILE_N; ++t) acc[r * TILE_N + t] += dot(wv, xv[t]);
         }
     }
 
+#ifdef USE_SUBGROUPS
+    for (uint k = 0u; k < NSUMS; ++k) {
+        float s = subgroupAdd(acc[k]);
+        if (subgroupElect()) sums[k][gl_SubgroupID] = s;
+    }
+    barrier();
+    uint n_parts = gl_NumSubgroups;
+#else
+    for (uint k = 0u; k < NSUMS; ++k) sums[k][tid] = acc[k];
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1) {
+        if (tid < s)
+            for (uint k = 0u; k < NSUMS; ++k) sums[k][tid] += sums[k][tid + s];
+        barrier();
+    }
+    uint n_parts = 1u;
+#endif
+
     Floats Y = Floats(pc.y);
-    float b = (pc.flags & FLAG_BIAS) != 0u ? Floats(pc.bias).f[row] : 0.0;
-    for (uint t = 0u; t < TILE_N; ++t) {
-        float s = wg_sum(acc[t]);
-        if (tid == 0u && t0 + t < pc.n_tokens) {
-            uint i = (t0 + t) * pc.rows + row;
-            float v = s + b;
-            Y.f[i] = (pc.flags & FLAG_ACCUMULATE) != 0u ? Y.f[i] + v : v;
-        }
+    for (uint k = tid; k < NSUMS; k += WG) {
+        uint r = k / TILE_N, t = k % TILE_N;
+        uint row = row0 + r;
+        if (row >= pc.rows || t0 + t >= pc.n_tokens) continue;
+        float v = 0.0;
+        for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
+        if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
+        uint idx = (t0 + t) * pc.rows + row;
+        Y.f[idx] = (pc.flags & FLAG_ACCUMULATE) != 0u ? Y.f[idx] + v : v;
     }
 }

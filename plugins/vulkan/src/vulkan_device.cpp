@@ -1,6 +1,7 @@
 #include "vulkan_device.hpp"
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,24 +31,43 @@ std::string vk_result_name(VkResult r) {
     }
 }
 
-Instance::~Instance() {
-    if (instance_ != VK_NULL_HANDLE) vkDestroyInstance(instance_, nullptr);
-}
+namespace {
+
+// One VkInstance per process, made on first use and never destroyed (the plugin is linked
+// -z nodelete, so it stays loaded). NVIDIA's driver stops creating instances after a few dozen
+// create/destroy cycles in one process, and crashes at exit when one is destroyed during
+// unloading; every probe and session would otherwise make its own.
+class SharedInstance {
+public:
+    VkInstance get(std::string& error) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (instance_ != VK_NULL_HANDLE) return instance_;
+        VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+        app.pApplicationName = "apr";
+        app.pEngineName = "apr";
+        app.apiVersion = VK_API_VERSION_1_2;
+        VkInstanceCreateInfo info{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+        info.pApplicationInfo = &app;
+        VkResult r = vkCreateInstance(&info, nullptr, &instance_);
+        if (r != VK_SUCCESS) {
+            instance_ = VK_NULL_HANDLE;  // not cached: a later call tries again
+            error = "vkCreateInstance failed: " + vk_result_name(r);
+        }
+        return instance_;
+    }
+
+private:
+    std::mutex mutex_;
+    VkInstance instance_ = VK_NULL_HANDLE;
+};
+
+SharedInstance& g_instance = *new SharedInstance;  // deliberately never deleted
+
+}  // namespace
 
 bool Instance::create(std::string& error) {
-    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
-    app.pApplicationName = "apr";
-    app.pEngineName = "apr";
-    app.apiVersion = VK_API_VERSION_1_2;
-    VkInstanceCreateInfo info{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
-    info.pApplicationInfo = &app;
-    VkResult r = vkCreateInstance(&info, nullptr, &instance_);
-    if (r != VK_SUCCESS) {
-        instance_ = VK_NULL_HANDLE;
-        error = "vkCreateInstance failed: " + vk_result_name(r);
-        return false;
-    }
-    return true;
+    instance_ = g_instance.get(error);
+    return instance_ != VK_NULL_HANDLE;
 }
 
 namespace {

@@ -21,11 +21,10 @@ struct DeviceChoice {
     uint64_t device_local_bytes = 0;
 };
 
-// Owns a VkInstance for as long as it lives.
+// A handle to the process-wide VkInstance (created on first use, kept until the plugin unloads).
 class Instance {
 public:
     Instance() = default;
-    ~Instance();
     Instance(const Instance&) = delete;
     Instance& operator=(const Instance&) = delete;
 

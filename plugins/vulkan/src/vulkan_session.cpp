@@ -12,13 +12,17 @@ namespace {
 
 // Scores scratch budget: chunk * n_head * n_ctx floats must fit in it.
 constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
-constexpr uint32_t kMaxChunk = 64;
-constexpr uint32_t kMatMatTile = 8;  // TILE_N of the mul_mat_mat variants
+constexpr uint32_t kMaxChunk = 256;
+constexpr uint32_t kMatMatTokens = 64;  // TN of mul_mm.comp
+constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
+// ROWS of the mul_mat_vec variants (CMakeLists.txt): one row per 128-invocation workgroup keeps
+// enough invocations in flight for the latency-bound decode mat-vecs.
+constexpr uint32_t kMatVecRows = 1;
 constexpr uint32_t kMaxGroups = 65535;
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatParams {
-    uint64_t w, x, y, bias;
+    uint64_t w, x, y, bias, up;
     uint32_t ne0, rows, n_tokens, flags;
 };
 struct GetRowsParams {
@@ -38,10 +42,6 @@ struct AttentionParams {
     uint64_t q, k, v, out, scores;
     uint32_t n_tokens, pos0, n_head, n_head_kv, head_dim, n_ctx;
     float scale;
-};
-struct SwigluParams {
-    uint64_t g, u;
-    uint32_t n;
 };
 
 uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
@@ -99,13 +99,12 @@ void Session::create_pipelines() {
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
         ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader, true));
-        ctx_.pipeline(variant(std::string("mul_mat_mat_") + t->format->shader, true));
+        ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
     ctx_.pipeline("rope");
-    ctx_.pipeline("swiglu");
 }
 
 void Session::barrier(VkCommandBuffer cmd) {
@@ -129,19 +128,20 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
 }
 
 void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate) {
-    MulMatParams p{w.address, x, y, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
+                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
+    MulMatParams p{w.address, x, y, 0, swiglu_up, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
     if (accumulate) p.flags |= 1u;
+    if (swiglu_up != 0) p.flags |= 4u;
     if (bias && bias->present()) {
         p.bias = bias->address;
         p.flags |= 2u;
     }
-    uint32_t gx = std::min<uint32_t>(p.rows, kMaxGroups), gy = ceil_div(p.rows, gx);
+    const uint32_t groups = ceil_div(p.rows, n_tokens == 1 ? kMatVecRows : kMatMatRows);
+    uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
     if (n_tokens == 1)
         dispatch(cmd, variant(std::string("mul_mat_vec_") + w.format->shader, true), &p, sizeof p, gx, gy, 1);
     else
-        dispatch(cmd, variant(std::string("mul_mat_mat_") + w.format->shader, true), &p, sizeof p, gx, gy,
-                 ceil_div(n_tokens, kMatMatTile));
+        dispatch(cmd, std::string("mul_mm_") + w.format->shader, &p, sizeof p, gx, gy, ceil_div(n_tokens, kMatMatTokens));
 }
 
 void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
@@ -163,11 +163,6 @@ void Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, 
                       scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_,
                       static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)))};
     dispatch(cmd, variant("attention", true), &p, sizeof p, view_.n_head, n_tokens, 1);
-}
-
-void Session::swiglu(VkCommandBuffer cmd, uint32_t n) {
-    SwigluParams p{g_.address(), u_.address(), n};
-    dispatch(cmd, "swiglu", &p, sizeof p, ceil_div(n, 256), 1, 1);
 }
 
 void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
@@ -203,9 +198,7 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         mul_mat(cmd, w.gate, h_.address(), g_.address(), T, nullptr, false);
         mul_mat(cmd, w.up, h_.address(), u_.address(), T, nullptr, false);
         barrier(cmd);
-        swiglu(cmd, T * view_.n_ff);
-        barrier(cmd);
-        mul_mat(cmd, w.down, g_.address(), x_.address(), T, nullptr, true);
+        mul_mat(cmd, w.down, g_.address(), x_.address(), T, nullptr, true, u_.address());  // input silu(g) * u
         barrier(cmd);
     }
     if (logits_all) {

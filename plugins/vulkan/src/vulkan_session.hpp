@@ -31,13 +31,12 @@ private:
                   uint32_t gy, uint32_t gz);
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
     void mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y, uint32_t n_tokens,
-                 const DeviceTensor* bias, bool accumulate);
+                 const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
     void rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
                   uint32_t rows);
     void rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
               uint32_t pos0);
     void attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0);
-    void swiglu(VkCommandBuffer cmd, uint32_t n);
     std::string variant(const std::string& base, bool reduces) const;
     void create_pipelines();
 
