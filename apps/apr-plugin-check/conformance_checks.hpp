@@ -27,8 +27,9 @@ struct CheckContext {
 
 struct Check {
     std::string name;
-    // True for checks that only make sense once the plugin loads and passes the ABI check.
-    bool needs_loadable = true;
+    // The check that must have passed for this one to mean anything ("" for none): a plugin
+    // that finds no device cannot be stepped, one that cannot open cannot be gated.
+    std::string requires_check;
     std::function<CheckOutcome(const CheckContext&, const ProgressFn&)> run;
 };
 

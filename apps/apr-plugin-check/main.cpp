@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "conformance_checks.hpp"
 #include "model/synthetic_model.hpp"
@@ -128,15 +129,15 @@ int main(int argc, char** argv) {
     std::printf("%-52s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
     std::fflush(stdout);
     int passed = 0, failed = 0, skipped = 0;
-    bool loadable = true;
+    std::map<std::string, Verdict> verdicts;
     for (const Check& check : conformance_checks(context)) {
         CheckOutcome outcome;
-        if (check.needs_loadable && !loadable) {
-            outcome = {Verdict::skip, "the plugin does not pass load + ABI"};
+        if (!check.requires_check.empty() && verdicts[check.requires_check] != Verdict::pass) {
+            outcome = {Verdict::skip, "needs '" + check.requires_check + "' to pass"};
         } else {
             outcome = run_isolated([&](const ProgressFn& progress) { return check.run(context, progress); }, timeout_s);
         }
-        if (check.name == "load + ABI" && outcome.verdict != Verdict::pass) loadable = false;
+        verdicts[check.name] = outcome.verdict;
         (outcome.verdict == Verdict::pass ? passed : outcome.verdict == Verdict::skip ? skipped : failed)++;
         std::printf("%-52s %-6s %s\n", check.name.c_str(), verdict_word(outcome.verdict), outcome.detail.c_str());
         std::fflush(stdout);
