@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
     }
 
     std::cout << "apr-plugin-check: " << context.plugin.string() << " (ABI v" << APR_BACKEND_ABI_VERSION << ")\n";
-    std::printf("%-52s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
+    std::printf("%-56s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
     std::fflush(stdout);
     int passed = 0, failed = 0, skipped = 0;
     std::map<std::string, Verdict> verdicts;
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
         }
         verdicts[check.name] = outcome.verdict;
         (outcome.verdict == Verdict::pass ? passed : outcome.verdict == Verdict::skip ? skipped : failed)++;
-        std::printf("%-52s %-6s %s\n", check.name.c_str(), verdict_word(outcome.verdict), outcome.detail.c_str());
+        std::printf("%-56s %-6s %s\n", check.name.c_str(), verdict_word(outcome.verdict), outcome.detail.c_str());
         std::fflush(stdout);
     }
     std::printf("%d checks: %d passed, %d failed, %d skipped\n", passed + failed + skipped, passed, failed, skipped);

@@ -3,8 +3,10 @@
 // Header-only: the test build compiles only *_test.cpp files from unit folders.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -31,5 +33,18 @@ inline std::string cmake_cache_value(const std::string& key) {
 inline std::string cmake_program() { return cmake_cache_value("CMAKE_COMMAND"); }
 inline std::string cpack_program() { return cmake_cache_value("CMAKE_CPACK_COMMAND"); }
 inline std::filesystem::path source_dir() { return cmake_cache_value("CMAKE_HOME_DIRECTORY"); }
+
+// The full path of `program` found on PATH (run_process does not search PATH), or "".
+inline std::string find_on_path(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path ? path : "");
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        if (dir.empty()) continue;
+        const std::filesystem::path candidate = std::filesystem::path(dir) / program;
+        if (std::filesystem::is_regular_file(candidate)) return candidate.string();
+    }
+    return "";
+}
 
 }  // namespace apr::test
