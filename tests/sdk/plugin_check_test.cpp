@@ -95,7 +95,7 @@ TEST_CASE("apr-plugin-check fails each fixture plugin at the check its fault bre
     const std::vector<Expectation> expectations = {
         {"no_descriptor", "load + ABI", "no exported symbol 'apr_backend_descriptor'"},
         {"no_step", "load + ABI", "no exported symbol 'apr_backend_step'"},
-        {"unresolved", "load + ABI", "load: "},
+        {"unresolved", "load + ABI", "undefined symbol: apr_fixture_symbol_that_does_not_exist"},
         {"wrong_abi_version", "load + ABI", "ABI version 42, this core speaks 1"},
         {"struct_too_small", "load + ABI", "descriptor struct_size"},
         {"name_mismatch", "load + ABI", "differs from the file's backend name"},
