@@ -2,7 +2,9 @@
 #
 # Makes the MODULE library libapr_backend_<name>.so from <src>, built against the SDK headers
 # only. In apr's own tree the file lands in the shared backends folder and installs under
-# <prefix>/lib/apr/backends. Symbols are hidden except the two the ABI exports, and every
+# <prefix>/lib/apr/backends (COMPONENT backend_<name>, one package per backend). Outside it
+# (find_package(AprSDK)), the file is built in the current binary folder and installs under
+# <prefix>/${APR_SDK_BACKEND_DIR}, where an apr installed in the same prefix finds it. Symbols are hidden except the two the ABI exports, and every
 # symbol must resolve at link time (-Wl,--no-undefined): a plugin cannot lean on the core.
 function(apr_add_backend name)
   cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
@@ -26,5 +28,7 @@ function(apr_add_backend name)
   endif()
   if(DEFINED APR_BACKEND_REL_DIR)
     install(TARGETS ${target} LIBRARY DESTINATION "${APR_BACKEND_REL_DIR}" COMPONENT backend_${name})
+  elseif(DEFINED APR_SDK_BACKEND_DIR)
+    install(TARGETS ${target} LIBRARY DESTINATION "${APR_SDK_BACKEND_DIR}" COMPONENT backend_${name})
   endif()
 endfunction()
