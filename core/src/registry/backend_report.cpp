@@ -1,0 +1,150 @@
+#include "registry/backend_report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace apr {
+
+std::vector<BackendReportEntry> build_backend_report(const BackendRegistry& registry, const SelectionOptions& options,
+                                                     const ReportCheckFn& check) {
+    std::vector<contract::Rejection> unavailable;
+    std::vector<std::string> skipped;
+    std::vector<Candidate> ordered = registry.order(options, unavailable, skipped);
+
+    std::vector<BackendReportEntry> entries;
+    for (const auto& file : registry.files()) {
+        BackendReportEntry e;
+        e.name = file.name;
+        e.path = file.path.string();
+        e.origin = file.origin;
+        if (file.shadowed) {
+            e.shadowed_by = file.shadowed_by.string();
+            e.status = "shadowed";
+            entries.push_back(std::move(e));
+            continue;
+        }
+        auto winner = std::find_if(registry.winners().begin(), registry.winners().end(),
+                                   [&](const Candidate& c) { return c.file.path == file.path; });
+        if (winner != registry.winners().end() && winner->peek) {
+            e.abi_version = winner->peek->abi_version;
+            e.priority = winner->peek->priority;
+            if (winner->peek->flags) e.kind = (*winner->peek->flags & APR_BACKEND_FLAG_GPU) ? "gpu" : "cpu";
+        }
+        if (std::find(skipped.begin(), skipped.end(), file.name) != skipped.end()) {
+            e.status = "skipped (--no-gpu)";
+            entries.push_back(std::move(e));
+            continue;
+        }
+        try {
+            auto library = PluginLibrary::load(file);
+            const apr_backend_desc& d = library->descriptor();
+            e.plugin_version = d.plugin_version;
+            e.display_name = d.display_name;
+            e.abi_version = d.abi_version;
+            e.priority = d.priority;
+            e.kind = (d.flags & APR_BACKEND_FLAG_GPU) ? "gpu" : "cpu";
+            apr_device_info info = library->probe();
+            e.device = info.description;
+            e.driver = info.driver;
+            e.status = "usable";
+            if (check) {
+                if (auto rejected = check(*library, info)) {
+                    e.status = "rejected";
+                    e.rejection = rejected;
+                } else {
+                    e.status = "passed";
+                }
+            }
+        } catch (const RejectionError& err) {
+            e.status = "rejected";
+            e.rejection = err.rejection;
+        }
+        entries.push_back(std::move(e));
+    }
+    for (const auto& r : unavailable) {
+        BackendReportEntry e;
+        e.name = r.backend;
+        e.status = "rejected";
+        e.rejection = r;
+        entries.push_back(std::move(e));
+    }
+    return entries;
+}
+
+std::string render_backend_report_text(const std::vector<BackendReportEntry>& entries) {
+    std::ostringstream out;
+    if (entries.empty()) out << "no backend plugin files found\n";
+    for (const auto& e : entries) {
+        out << e.name << "  " << (e.path.empty() ? "(no file)" : e.path);
+        if (!e.origin.empty()) out << "  [" << e.origin << "]";
+        out << "\n";
+        if (!e.shadowed_by.empty()) {
+            out << "    shadowed by " << e.shadowed_by << "\n";
+            continue;
+        }
+        if (!e.plugin_version.empty())
+            out << "    " << e.display_name << " " << e.plugin_version << ", ABI " << e.abi_version.value_or(0)
+                << ", priority " << e.priority.value_or(0) << ", " << e.kind << "\n";
+        if (!e.device.empty()) out << "    device: " << e.device << (e.driver.empty() ? "" : " [" + e.driver + "]") << "\n";
+        out << "    status: " << e.status;
+        if (e.rejection)
+            out << " at " << contract::stage_name(e.rejection->stage) << ": " << e.rejection->reason;
+        out << "\n";
+    }
+    return out.str();
+}
+
+namespace {
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out + "\"";
+}
+}  // namespace
+
+std::string render_backend_report_json(const std::vector<BackendReportEntry>& entries) {
+    std::ostringstream out;
+    out << "{\"backends\": [";
+    for (size_t i = 0; i < entries.size(); ++i) {
+        const auto& e = entries[i];
+        out << (i ? ",\n  " : "\n  ") << "{\"name\": " << json_string(e.name)
+            << ", \"path\": " << (e.path.empty() ? "null" : json_string(e.path))
+            << ", \"origin\": " << (e.origin.empty() ? "null" : json_string(e.origin))
+            << ", \"shadowed_by\": " << (e.shadowed_by.empty() ? "null" : json_string(e.shadowed_by))
+            << ", \"display_name\": " << (e.display_name.empty() ? "null" : json_string(e.display_name))
+            << ", \"plugin_version\": " << (e.plugin_version.empty() ? "null" : json_string(e.plugin_version))
+            << ", \"abi_version\": " << (e.abi_version ? std::to_string(*e.abi_version) : "null")
+            << ", \"priority\": " << (e.priority ? std::to_string(*e.priority) : "null")
+            << ", \"kind\": " << (e.kind.empty() ? "null" : json_string(e.kind))
+            << ", \"device\": " << (e.device.empty() ? "null" : json_string(e.device))
+            << ", \"driver\": " << (e.driver.empty() ? "null" : json_string(e.driver))
+            << ", \"status\": " << json_string(e.status);
+        if (e.rejection)
+            out << ", \"rejection\": {\"stage\": " << json_string(std::string(contract::stage_name(e.rejection->stage)))
+                << ", \"reason\": " << json_string(e.rejection->reason) << "}";
+        else
+            out << ", \"rejection\": null";
+        out << "}";
+    }
+    out << "\n]}\n";
+    return out.str();
+}
+
+}  // namespace apr

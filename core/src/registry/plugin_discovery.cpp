@@ -1,0 +1,90 @@
+#include "registry/plugin_discovery.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <system_error>
+
+#include "install/install_layout.hpp"
+#include "log/log.hpp"
+
+namespace apr {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr std::string_view kPrefix = "libapr_backend_";
+constexpr std::string_view kSuffix = ".so";
+}  // namespace
+
+std::optional<std::string> backend_name_from_filename(const std::string& filename) {
+    if (filename.size() <= kPrefix.size() + kSuffix.size()) return std::nullopt;
+    if (filename.compare(0, kPrefix.size(), kPrefix) != 0) return std::nullopt;
+    if (filename.compare(filename.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) return std::nullopt;
+    std::string name = filename.substr(kPrefix.size(), filename.size() - kPrefix.size() - kSuffix.size());
+    // Names are identifiers: letters, digits, '_' and '-'.
+    for (char c : name)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return std::nullopt;
+    return name;
+}
+
+PluginSearchPath default_search_path(const std::vector<fs::path>& plugin_dirs) {
+    PluginSearchPath search;
+    search.plugin_dirs = plugin_dirs;
+    if (const char* env = std::getenv("APR_PLUGIN_PATH")) search.env_plugin_path = std::string(env);
+    fs::path installed = installed_backend_dir();
+    if (!installed.empty()) search.install_dir = installed;
+    return search;
+}
+
+std::vector<PluginFile> discover_plugins(const PluginSearchPath& search) {
+    std::vector<std::pair<fs::path, std::string>> folders;
+    for (const auto& d : search.plugin_dirs) folders.emplace_back(d, "--plugin-dir");
+    if (search.env_plugin_path) {
+        const std::string& s = *search.env_plugin_path;
+        size_t start = 0;
+        while (start <= s.size()) {
+            size_t colon = s.find(':', start);
+            if (colon == std::string::npos) colon = s.size();
+            // An empty entry would mean the current directory: never searched.
+            if (colon > start) folders.emplace_back(s.substr(start, colon - start), "APR_PLUGIN_PATH");
+            start = colon + 1;
+        }
+    }
+    if (search.install_dir) folders.emplace_back(*search.install_dir, "install");
+
+    std::vector<PluginFile> found;
+    std::map<std::string, fs::path> winners;
+    for (const auto& [folder, origin] : folders) {
+        std::error_code ec;
+        if (!fs::is_directory(folder, ec)) {
+            log::get().debug("plugin search: {} ({}) is not a folder, skipped", folder.string(), origin);
+            continue;
+        }
+        std::vector<PluginFile> here;
+        for (const auto& entry : fs::directory_iterator(folder, ec)) {
+            auto name = backend_name_from_filename(entry.path().filename().string());
+            if (!name) continue;
+            std::error_code fec;
+            if (!entry.is_regular_file(fec)) continue;
+            here.push_back(PluginFile{fs::absolute(entry.path()).lexically_normal(), *name, origin, false, {}});
+        }
+        std::sort(here.begin(), here.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+        for (auto& file : here) {
+            auto it = winners.find(file.name);
+            if (it != winners.end()) {
+                file.shadowed = true;
+                file.shadowed_by = it->second;
+            } else {
+                winners.emplace(file.name, file.path);
+            }
+            log::get().debug("plugin search: found {} in {} ({}){}", file.name, folder.string(), origin,
+                             file.shadowed ? ", shadowed by " + file.shadowed_by.string() : "");
+            found.push_back(std::move(file));
+        }
+    }
+    return found;
+}
+
+}  // namespace apr

@@ -1,0 +1,37 @@
+// Finding backend plugin files: libapr_backend_<name>.so in the --plugin-dir folders, then the
+// APR_PLUGIN_PATH folders, then the install folder relative to the executable. Never the
+// current directory. The first file for a name wins; later ones are kept as shadowed.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace apr {
+
+struct PluginSearchPath {
+    std::vector<std::filesystem::path> plugin_dirs;   // --plugin-dir, in the order given
+    std::optional<std::string> env_plugin_path;       // APR_PLUGIN_PATH (colon-separated), if set
+    std::optional<std::filesystem::path> install_dir; // <exe dir>/../lib/apr/backends
+};
+
+struct PluginFile {
+    std::filesystem::path path;
+    std::string name;        // <name> of libapr_backend_<name>.so
+    std::string origin;      // "--plugin-dir", "APR_PLUGIN_PATH" or "install"
+    bool shadowed = false;   // an earlier file has the same name
+    std::filesystem::path shadowed_by;
+};
+
+// The search path of this process: the given --plugin-dir list, APR_PLUGIN_PATH from the
+// environment, and the install folder next to the running executable.
+PluginSearchPath default_search_path(const std::vector<std::filesystem::path>& plugin_dirs);
+
+// The backend name in a file name, or nullopt when it is not libapr_backend_<name>.so.
+std::optional<std::string> backend_name_from_filename(const std::string& filename);
+
+// Every plugin file found, winners and shadowed alike, in search order (by name within a folder).
+std::vector<PluginFile> discover_plugins(const PluginSearchPath& search);
+
+}  // namespace apr
