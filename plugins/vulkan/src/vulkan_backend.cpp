@@ -1,10 +1,20 @@
-// The Vulkan backend's ABI surface: descriptor, probe, sessions, last_error.
+// The Vulkan backend's ABI surface: descriptor, probe, sessions, step, last_error. Every entry
+// point catches everything and turns it into a status plus last_error text.
 #include <apr/backend.h>
 
 #include <cstdio>
+#include <exception>
+#include <new>
 #include <string>
 
 #include "vulkan_device.hpp"
+#include "vulkan_error.hpp"
+#include "vulkan_session.hpp"
+
+struct apr_session {
+    explicit apr_session(const apr_model_view& view, uint32_t n_ctx) : impl(view, n_ctx) {}
+    apr_vulkan::Session impl;
+};
 
 namespace {
 
@@ -15,28 +25,62 @@ apr_status fail(apr_status status, std::string message) {
     return status;
 }
 
-apr_status vulkan_probe(apr_device_info* info) {
+// Runs `body`, mapping every exception to a status with a message that names `stage`.
+template <typename Body>
+apr_status guarded(const char* stage, Body&& body) {
     try {
-        apr_vulkan::Instance instance;
-        std::string error;
-        if (!instance.create(error)) return fail(APR_ERR_NO_DEVICE, error);
-        apr_vulkan::DeviceChoice device;
-        if (!instance.choose_device(device, error)) return fail(APR_ERR_NO_DEVICE, error);
-        std::snprintf(info->description, sizeof info->description, "%s", device.description.c_str());
-        std::snprintf(info->driver, sizeof info->driver, "%s", device.driver.c_str());
-        info->memory_bytes = device.device_local_bytes;
+        g_last_error.clear();
+        body();
         return APR_OK;
+    } catch (const apr_vulkan::BackendError& e) {
+        return fail(e.status(), std::string("vulkan ") + stage + ": " + e.what());
+    } catch (const std::bad_alloc&) {
+        return fail(APR_ERR_OUT_OF_MEMORY, std::string("vulkan ") + stage + ": out of host memory");
+    } catch (const std::exception& e) {
+        return fail(APR_ERR_INTERNAL, std::string("vulkan ") + stage + ": " + e.what());
     } catch (...) {
-        return fail(APR_ERR_INTERNAL, "unexpected C++ exception in probe");
+        return fail(APR_ERR_INTERNAL, std::string("vulkan ") + stage + ": unknown C++ exception");
     }
 }
 
-apr_status vulkan_open(const apr_model_view*, const apr_session_config*, apr_session** out) {
-    *out = nullptr;
-    return fail(APR_ERR_UNSUPPORTED, "the Vulkan compute shaders are not written yet (this build only probes the device)");
+apr_status vulkan_probe(apr_device_info* info) {
+    if (!info) return fail(APR_ERR_INVALID_ARGUMENT, "vulkan probe: info is NULL");
+    return guarded("probe", [&] {
+        apr_vulkan::Instance instance;
+        std::string error;
+        if (!instance.create(error)) throw apr_vulkan::BackendError(APR_ERR_NO_DEVICE, error);
+        apr_vulkan::DeviceChoice device;
+        if (!instance.choose_device(device, error)) throw apr_vulkan::BackendError(APR_ERR_NO_DEVICE, error);
+        // Write only the fields the core's struct_size covers.
+        const size_t have = info->struct_size;
+        if (have >= offsetof(apr_device_info, description) + sizeof info->description)
+            std::snprintf(info->description, sizeof info->description, "%s", device.description.c_str());
+        if (have >= offsetof(apr_device_info, driver) + sizeof info->driver)
+            std::snprintf(info->driver, sizeof info->driver, "%s", device.driver.c_str());
+        if (have >= offsetof(apr_device_info, memory_bytes) + sizeof info->memory_bytes)
+            info->memory_bytes = device.device_local_bytes;
+    });
 }
 
-void vulkan_close(apr_session*) {}
+apr_status vulkan_open(const apr_model_view* model, const apr_session_config* config, apr_session** out) {
+    if (!out) return fail(APR_ERR_INVALID_ARGUMENT, "vulkan open: out is NULL");
+    *out = nullptr;
+    if (!model || !config) return fail(APR_ERR_INVALID_ARGUMENT, "vulkan open: model or config is NULL");
+    if (config->struct_size < offsetof(apr_session_config, n_ctx) + sizeof config->n_ctx)
+        return fail(APR_ERR_INVALID_ARGUMENT, "vulkan open: apr_session_config too small to hold n_ctx");
+    if (model->struct_size < offsetof(apr_model_view, tensors) + sizeof model->tensors)
+        return fail(APR_ERR_INVALID_ARGUMENT, "vulkan open: apr_model_view too small (struct_size " +
+                                                  std::to_string(model->struct_size) + ")");
+    return guarded("open", [&] { *out = new apr_session(*model, config->n_ctx); });
+}
+
+void vulkan_close(apr_session* session) {
+    try {
+        delete session;
+    } catch (...) {
+        // close never fails; a destructor that threw leaves nothing the caller can act on
+    }
+}
 
 const char* vulkan_last_error() { return g_last_error.c_str(); }
 
@@ -49,7 +93,7 @@ const apr_backend_desc apr_backend_descriptor = {
     sizeof(apr_backend_desc),
     "vulkan",
     "apr Vulkan backend",
-    "0.1.0",
+    "0.2.0",
     200,
     APR_BACKEND_FLAG_GPU,
     vulkan_probe,
@@ -58,8 +102,10 @@ const apr_backend_desc apr_backend_descriptor = {
     vulkan_last_error,
 };
 
-apr_status apr_backend_step(apr_session*, const int32_t*, uint32_t, uint32_t, uint32_t, float*) {
-    return fail(APR_ERR_INVALID_ARGUMENT, "no Vulkan session can be open in this build");
+apr_status apr_backend_step(apr_session* session, const int32_t* tokens, uint32_t n_tokens, uint32_t pos,
+                            uint32_t flags, float* logits) {
+    if (!session) return fail(APR_ERR_INVALID_ARGUMENT, "vulkan step: session is NULL");
+    return guarded("step", [&] { session->impl.step(tokens, n_tokens, pos, (flags & APR_STEP_LOGITS_ALL) != 0, logits); });
 }
 
 }  // extern "C"

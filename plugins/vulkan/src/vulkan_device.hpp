@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "vulkan_error.hpp"
+
 namespace apr_vulkan {
 
 struct DeviceChoice {
@@ -36,7 +38,5 @@ public:
 private:
     VkInstance instance_ = VK_NULL_HANDLE;
 };
-
-std::string vk_result_name(VkResult r);
 
 }  // namespace apr_vulkan

@@ -1,0 +1,95 @@
+// The logical device the backend computes on: one compute queue, device-address buffers (the
+// shaders reach every buffer through addresses in push constants, so there are no descriptor
+// sets), compute pipelines made on demand from the embedded SPIR-V, and one command buffer that
+// is recorded and submitted per step.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "vulkan_device.hpp"
+
+namespace apr_vulkan {
+
+class Context;
+
+// A buffer with its own memory and device address. Host-visible buffers stay mapped.
+class Buffer {
+public:
+    Buffer() = default;
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    Buffer(Buffer&& o) noexcept { *this = std::move(o); }
+    Buffer& operator=(Buffer&& o) noexcept;
+    ~Buffer() { reset(); }
+    void reset();
+
+    VkBuffer handle() const { return buffer_; }
+    VkDeviceAddress address() const { return address_; }
+    VkDeviceSize size() const { return size_; }
+    void* mapped() const { return mapped_; }
+
+private:
+    friend class Context;
+    VkDevice device_ = VK_NULL_HANDLE;
+    VkBuffer buffer_ = VK_NULL_HANDLE;
+    VkDeviceMemory memory_ = VK_NULL_HANDLE;
+    VkDeviceAddress address_ = 0;
+    VkDeviceSize size_ = 0;
+    void* mapped_ = nullptr;
+};
+
+enum class MemoryKind { device_local, host_visible };
+
+class Context {
+public:
+    // Chooses the device (vulkan_device.cpp) and creates the logical device. Throws BackendError.
+    Context();
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
+    const DeviceChoice& device() const { return choice_; }
+    // Whether the shaders' subgroup-arithmetic variants may be used (APR_VULKAN_NO_SUBGROUPS=1 forbids).
+    bool use_subgroups() const { return use_subgroups_; }
+
+    // A buffer of at least `size` bytes plus 16 spare bytes (the shaders may read one word past
+    // the end of a tensor). Throws BackendError (APR_ERR_OUT_OF_MEMORY when the device is full).
+    Buffer create_buffer(VkDeviceSize size, MemoryKind kind);
+    // Copies host bytes into a device buffer through a staging buffer.
+    void upload(const Buffer& dst, VkDeviceSize dst_offset, const void* src, std::size_t n);
+
+    // The compute pipeline of an embedded shader variant, created on first use.
+    VkPipeline pipeline(const std::string& variant);
+    VkPipelineLayout pipeline_layout() const { return layout_; }
+
+    // Resets and begins the command buffer; submit() ends it, submits it and waits for it.
+    VkCommandBuffer begin();
+    void submit();
+
+    // Largest push-constant block every pipeline accepts.
+    static constexpr uint32_t kPushConstantBytes = 128;
+
+private:
+    uint32_t memory_type(uint32_t allowed_bits, MemoryKind kind) const;
+
+    Instance instance_;
+    DeviceChoice choice_;
+    VkDevice device_ = VK_NULL_HANDLE;
+    VkQueue queue_ = VK_NULL_HANDLE;
+    VkCommandPool pool_ = VK_NULL_HANDLE;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    VkFence fence_ = VK_NULL_HANDLE;
+    VkPipelineLayout layout_ = VK_NULL_HANDLE;
+    VkPhysicalDeviceMemoryProperties memory_{};
+    std::map<std::string, VkPipeline> pipelines_;
+    Buffer staging_;
+    bool use_subgroups_ = false;
+};
+
+}  // namespace apr_vulkan

@@ -1,0 +1,258 @@
+#include "vulkan_session.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "vulkan_error.hpp"
+
+namespace apr_vulkan {
+
+namespace {
+
+// Scores scratch budget: chunk * n_head * n_ctx floats must fit in it.
+constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
+constexpr uint32_t kMaxChunk = 64;
+constexpr uint32_t kMatMatTile = 8;  // TILE_N of the mul_mat_mat variants
+constexpr uint32_t kMaxGroups = 65535;
+
+// Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
+struct MulMatParams {
+    uint64_t w, x, y, bias;
+    uint32_t ne0, rows, n_tokens, flags;
+};
+struct GetRowsParams {
+    uint64_t w, ids, y;
+    uint32_t ne0, n_tokens;
+};
+struct RmsNormParams {
+    uint64_t x, y, weight;
+    uint32_t n, n_rows;
+    float eps;
+};
+struct RopeParams {
+    uint64_t x, table;
+    uint32_t n_tokens, n_heads, head_dim, row_stride, pos0, n_rot, neox;
+};
+struct AttentionParams {
+    uint64_t q, k, v, out, scores;
+    uint32_t n_tokens, pos0, n_head, n_head_kv, head_dim, n_ctx;
+    float scale;
+};
+struct SwigluParams {
+    uint64_t g, u;
+    uint32_t n;
+};
+
+uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+
+}  // namespace
+
+Session::Session(const apr_model_view& view, uint32_t n_ctx)
+    : model_(ctx_, view), view_(model_.view()), n_ctx_(n_ctx) {
+    if (n_ctx == 0) throw BackendError(APR_ERR_INVALID_ARGUMENT, "n_ctx is 0");
+    const uint64_t E = view.n_embd, Q = uint64_t(view.n_head) * view.head_dim,
+                   KV = uint64_t(view.n_head_kv) * view.head_dim, F = view.n_ff, V = view.n_vocab;
+    uint64_t per_token_scores = uint64_t(view.n_head) * n_ctx * 4;
+    chunk_ = static_cast<uint32_t>(std::clamp<uint64_t>(kScoresBudgetBytes / per_token_scores, 1, kMaxChunk));
+
+    auto dev = [&](uint64_t floats) { return ctx_.create_buffer(floats * 4, MemoryKind::device_local); };
+    x_ = dev(chunk_ * E);
+    h_ = dev(chunk_ * E);
+    q_ = dev(chunk_ * Q);
+    att_ = dev(chunk_ * Q);
+    g_ = dev(chunk_ * F);
+    u_ = dev(chunk_ * F);
+    scores_ = dev(uint64_t(chunk_) * view.n_head * n_ctx);
+    for (uint32_t l = 0; l < view.n_layer; ++l) {
+        k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
+        v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
+    }
+    ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
+    logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
+
+    // RoPE angles in double: theta(p, i) = p * freq_scale * base^(-2i/n_rot) / rope_freqs[i].
+    const uint32_t half = view.n_rot / 2;
+    std::vector<float> table(uint64_t(n_ctx) * half * 2);
+    const auto& freqs = model_.rope_freqs();
+    for (uint32_t i = 0; i < half; ++i) {
+        double inv_freq = std::pow(double(view.rope_freq_base), -2.0 * i / double(view.n_rot));
+        if (!freqs.empty()) inv_freq /= double(freqs[i]);
+        for (uint32_t p = 0; p < n_ctx; ++p) {
+            double theta = double(p) * double(view.rope_freq_scale) * inv_freq;
+            table[2 * (uint64_t(p) * half + i)] = static_cast<float>(std::cos(theta));
+            table[2 * (uint64_t(p) * half + i) + 1] = static_cast<float>(std::sin(theta));
+        }
+    }
+    rope_table_ = dev(table.size());
+    ctx_.upload(rope_table_, 0, table.data(), table.size() * sizeof(float));
+    create_pipelines();
+}
+
+std::string Session::variant(const std::string& base, bool reduces) const {
+    return reduces && ctx_.use_subgroups() ? base + "_sg" : base;
+}
+
+void Session::create_pipelines() {
+    std::vector<const DeviceTensor*> matrices = {&model_.output()};
+    for (const auto& l : model_.layers())
+        for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
+    for (const DeviceTensor* t : matrices) {
+        ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader, true));
+        ctx_.pipeline(variant(std::string("mul_mat_mat_") + t->format->shader, true));
+    }
+    ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
+    ctx_.pipeline(variant("rms_norm", true));
+    ctx_.pipeline(variant("attention", true));
+    ctx_.pipeline("rope");
+    ctx_.pipeline("swiglu");
+}
+
+void Session::barrier(VkCommandBuffer cmd) {
+    VkMemoryBarrier b{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    b.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    b.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &b, 0,
+                         nullptr, 0, nullptr);
+}
+
+void Session::dispatch(VkCommandBuffer cmd, const std::string& name, const void* params, uint32_t bytes, uint32_t gx,
+                       uint32_t gy, uint32_t gz) {
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, ctx_.pipeline(name));
+    vkCmdPushConstants(cmd, ctx_.pipeline_layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, bytes, params);
+    vkCmdDispatch(cmd, gx, gy, gz);
+}
+
+void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens) {
+    GetRowsParams p{w.address, ids_.address(), y, static_cast<uint32_t>(w.ne0), n_tokens};
+    dispatch(cmd, std::string("get_rows_") + w.format->shader, &p, sizeof p, ceil_div(w.ne0 / 4, 64), n_tokens, 1);
+}
+
+void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
+                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate) {
+    MulMatParams p{w.address, x, y, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
+    if (accumulate) p.flags |= 1u;
+    if (bias && bias->present()) {
+        p.bias = bias->address;
+        p.flags |= 2u;
+    }
+    uint32_t gx = std::min<uint32_t>(p.rows, kMaxGroups), gy = ceil_div(p.rows, gx);
+    if (n_tokens == 1)
+        dispatch(cmd, variant(std::string("mul_mat_vec_") + w.format->shader, true), &p, sizeof p, gx, gy, 1);
+    else
+        dispatch(cmd, variant(std::string("mul_mat_mat_") + w.format->shader, true), &p, sizeof p, gx, gy,
+                 ceil_div(n_tokens, kMatMatTile));
+}
+
+void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
+                       uint32_t rows) {
+    RmsNormParams p{x, y, weight.address, n, rows, view_.rms_norm_eps};
+    uint32_t gx = std::min<uint32_t>(rows, kMaxGroups), gy = ceil_div(rows, gx);
+    dispatch(cmd, variant("rms_norm", true), &p, sizeof p, gx, gy, 1);
+}
+
+void Session::rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
+                   uint32_t pos0) {
+    RopeParams p{x, rope_table_.address(), n_tokens, n_heads, view_.head_dim, row_stride, pos0, view_.n_rot,
+                 view_.rope_type == APR_ROPE_NEOX ? 1u : 0u};
+    dispatch(cmd, "rope", &p, sizeof p, ceil_div(uint64_t(n_tokens) * n_heads * (view_.n_rot / 2), 64), 1, 1);
+}
+
+void Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0) {
+    AttentionParams p{q_.address(),  k_cache_[layer].address(), v_cache_[layer].address(), att_.address(),
+                      scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_,
+                      static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)))};
+    dispatch(cmd, variant("attention", true), &p, sizeof p, view_.n_head, n_tokens, 1);
+}
+
+void Session::swiglu(VkCommandBuffer cmd, uint32_t n) {
+    SwigluParams p{g_.address(), u_.address(), n};
+    dispatch(cmd, "swiglu", &p, sizeof p, ceil_div(n, 256), 1, 1);
+}
+
+void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
+    const uint32_t E = view_.n_embd, Q = view_.n_head * view_.head_dim, KV = view_.n_head_kv * view_.head_dim;
+    std::memcpy(ids_.mapped(), tokens, T * sizeof(int32_t));
+    VkCommandBuffer cmd = ctx_.begin();
+    get_rows(cmd, model_.token_embd(), x_.address(), T);
+    barrier(cmd);
+    for (uint32_t l = 0; l < view_.n_layer; ++l) {
+        const LayerWeights& w = model_.layers()[l];
+        const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
+        const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
+        rms_norm(cmd, x_.address(), h_.address(), w.attn_norm, E, T);
+        barrier(cmd);
+        mul_mat(cmd, w.wq, h_.address(), q_.address(), T, &w.bq, false);
+        mul_mat(cmd, w.wk, h_.address(), k_at, T, &w.bk, false);
+        mul_mat(cmd, w.wv, h_.address(), v_at, T, &w.bv, false);
+        barrier(cmd);
+        if (w.q_norm.present()) {
+            rms_norm(cmd, q_.address(), q_.address(), w.q_norm, view_.head_dim, T * view_.n_head);
+            rms_norm(cmd, k_at, k_at, w.k_norm, view_.head_dim, T * view_.n_head_kv);
+            barrier(cmd);
+        }
+        rope(cmd, q_.address(), T, view_.n_head, Q, pos);
+        rope(cmd, k_at, T, view_.n_head_kv, KV, pos);
+        barrier(cmd);
+        attention(cmd, l, T, pos);
+        barrier(cmd);
+        mul_mat(cmd, w.wo, att_.address(), x_.address(), T, nullptr, true);
+        barrier(cmd);
+        rms_norm(cmd, x_.address(), h_.address(), w.ffn_norm, E, T);
+        barrier(cmd);
+        mul_mat(cmd, w.gate, h_.address(), g_.address(), T, nullptr, false);
+        mul_mat(cmd, w.up, h_.address(), u_.address(), T, nullptr, false);
+        barrier(cmd);
+        swiglu(cmd, T * view_.n_ff);
+        barrier(cmd);
+        mul_mat(cmd, w.down, g_.address(), x_.address(), T, nullptr, true);
+        barrier(cmd);
+    }
+    if (logits_all) {
+        rms_norm(cmd, x_.address(), h_.address(), model_.output_norm(), E, T);
+        barrier(cmd);
+        mul_mat(cmd, model_.output(), h_.address(), logits_.address(), T, nullptr, false);
+    } else if (logits_last) {
+        rms_norm(cmd, x_.address() + uint64_t(T - 1) * E * 4, h_.address(), model_.output_norm(), E, 1);
+        barrier(cmd);
+        mul_mat(cmd, model_.output(), h_.address(), logits_.address(), 1, nullptr, false);
+    }
+    ctx_.submit();
+}
+
+void Session::step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits) {
+    if (!tokens || !logits) throw BackendError(APR_ERR_INVALID_ARGUMENT, "tokens or logits is NULL");
+    if (n_tokens == 0) throw BackendError(APR_ERR_INVALID_ARGUMENT, "n_tokens is 0");
+    if (pos > n_cached_)
+        throw BackendError(APR_ERR_INVALID_ARGUMENT, "pos " + std::to_string(pos) + " is past the " +
+                                                         std::to_string(n_cached_) + " cached positions");
+    if (uint64_t(pos) + n_tokens > n_ctx_)
+        throw BackendError(APR_ERR_INVALID_ARGUMENT, "pos " + std::to_string(pos) + " + " + std::to_string(n_tokens) +
+                                                         " tokens exceeds n_ctx " + std::to_string(n_ctx_));
+    for (uint32_t i = 0; i < n_tokens; ++i)
+        if (tokens[i] < 0 || uint32_t(tokens[i]) >= view_.n_vocab)
+            throw BackendError(APR_ERR_INVALID_ARGUMENT, "token " + std::to_string(tokens[i]) + " at index " +
+                                                             std::to_string(i) + " is outside the vocabulary (" +
+                                                             std::to_string(view_.n_vocab) + ")");
+    n_cached_ = pos;  // rewind: everything from pos on is recomputed
+    const uint64_t V = view_.n_vocab;
+    for (uint32_t done = 0; done < n_tokens;) {
+        uint32_t T = std::min(chunk_, n_tokens - done);
+        bool last = done + T == n_tokens;
+        try {
+            run_chunk(tokens + done, T, pos + done, all_logits, last);
+        } catch (...) {
+            n_cached_ = pos + done;  // what the cache holds intact
+            throw;
+        }
+        n_cached_ = pos + done + T;
+        const float* rows = static_cast<const float*>(logits_.mapped());
+        if (all_logits)
+            std::memcpy(logits + uint64_t(done) * V, rows, uint64_t(T) * V * sizeof(float));
+        else if (last)
+            std::memcpy(logits, rows, V * sizeof(float));
+        done += T;
+    }
+}
+
+}  // namespace apr_vulkan

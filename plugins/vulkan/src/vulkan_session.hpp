@@ -1,0 +1,57 @@
+// One model open on the device: its weights, the KV cache for n_ctx positions, activation
+// buffers for a chunk of tokens, and the forward pass recorded as one command buffer per chunk
+// (a decode step is a single submission).
+#pragma once
+
+#include <apr/backend.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vulkan_context.hpp"
+#include "vulkan_model.hpp"
+
+namespace apr_vulkan {
+
+class Session {
+public:
+    // Throws BackendError (UNSUPPORTED for a model the shaders cannot run, OUT_OF_MEMORY, ...).
+    Session(const apr_model_view& view, uint32_t n_ctx);
+
+    // apr_backend_step's contract; throws BackendError.
+    void step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits);
+
+private:
+    // Records and submits tokens [0, n) at positions pos.. ; logits rows land in logits_.
+    void run_chunk(const int32_t* tokens, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
+
+    void barrier(VkCommandBuffer cmd);
+    void dispatch(VkCommandBuffer cmd, const std::string& variant, const void* params, uint32_t bytes, uint32_t gx,
+                  uint32_t gy, uint32_t gz);
+    void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
+    void mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y, uint32_t n_tokens,
+                 const DeviceTensor* bias, bool accumulate);
+    void rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
+                  uint32_t rows);
+    void rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
+              uint32_t pos0);
+    void attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0);
+    void swiglu(VkCommandBuffer cmd, uint32_t n);
+    std::string variant(const std::string& base, bool reduces) const;
+    void create_pipelines();
+
+    Context ctx_;
+    DeviceModel model_;
+    const apr_model_view& view_;
+    uint32_t n_ctx_;
+    uint32_t chunk_;     // most tokens one submission handles
+    uint32_t n_cached_ = 0;
+
+    Buffer x_, h_, q_, att_, g_, u_, scores_, rope_table_;
+    std::vector<Buffer> k_cache_, v_cache_;  // per layer [n_ctx][n_head_kv * head_dim] f32
+    Buffer ids_;     // host-visible [chunk] int32
+    Buffer logits_;  // host-visible [chunk][n_vocab] f32
+};
+
+}  // namespace apr_vulkan

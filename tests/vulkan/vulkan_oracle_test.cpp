@@ -1,0 +1,79 @@
+// The Vulkan plugin against llama.cpp's logits for the oracle models (../shared/testdata/oracle):
+// the 12 oracle tokens as one prefill with all logits, compared at every position.
+#include <catch2/catch.hpp>
+
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include "model/model.hpp"
+#include "support/skip.hpp"
+#include "support/testdata.hpp"
+#include "vulkan/vulkan_plugin.hpp"
+
+namespace {
+
+std::vector<int32_t> oracle_tokens(const std::filesystem::path& json_path) {
+    boost::property_tree::ptree json;
+    boost::property_tree::read_json(json_path.string(), json);
+    std::vector<int32_t> tokens;
+    for (const auto& item : json.get_child("tokens")) tokens.push_back(item.second.get_value<int32_t>());
+    return tokens;
+}
+
+std::vector<float> read_floats(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    REQUIRE(in);
+    std::vector<float> values(std::filesystem::file_size(path) / sizeof(float));
+    in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
+    REQUIRE(in);
+    return values;
+}
+
+void check_oracle(const std::string& name, double min_cosine, double max_abs) {
+    APR_SKIP_TEST_UNLESS(apr::test::have_testdata(), apr::test::no_testdata_reason());
+    const auto dir = apr::test::testdata_dir() / "oracle";
+    APR_SKIP_TEST_UNLESS(std::filesystem::exists(dir / (name + ".gguf")), "oracle model " + name + " not found");
+    apr::test::VulkanPlugin plugin;
+    std::string why;
+    APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
+
+    const auto tokens = oracle_tokens(dir / (name + ".json"));
+    const auto expected = read_floats(dir / (name + ".logits.bin"));
+    auto model = apr::Model::load((dir / (name + ".gguf")).string());
+    const size_t n_vocab = model->view().n_vocab;
+    REQUIRE(expected.size() == tokens.size() * n_vocab);
+
+    apr::test::VulkanSession session(plugin, model->view(), 256);
+    INFO(session.open_error());
+    REQUIRE(session.open_status() == APR_OK);
+    std::vector<float> logits(tokens.size() * n_vocab);
+    REQUIRE(plugin.step(session.get(), tokens.data(), uint32_t(tokens.size()), 0, APR_STEP_LOGITS_ALL, logits.data()) ==
+            APR_OK);
+
+    double worst_cos = 1.0, worst_diff = 0.0;
+    for (size_t p = 0; p < tokens.size(); ++p) {
+        auto d = apr::test::compare_rows(&logits[p * n_vocab], &expected[p * n_vocab], n_vocab);
+        CAPTURE(name, p, d.cosine, d.max_abs);
+        CHECK(d.finite);
+        CHECK(d.cosine >= min_cosine);
+        CHECK(d.max_abs <= max_abs);
+        worst_cos = std::min(worst_cos, d.cosine);
+        worst_diff = std::max(worst_diff, d.max_abs);
+    }
+    std::cout << "[vulkan] " << name << " vs llama.cpp: worst cosine " << std::setprecision(8) << worst_cos
+              << ", max |diff| " << std::setprecision(3) << worst_diff << std::endl;
+}
+
+}  // namespace
+
+TEST_CASE("vulkan matches llama.cpp: tiny-llama F16", "[vulkan][oracle]") { check_oracle("tiny-llama-F16", 0.9999, 5e-2); }
+TEST_CASE("vulkan matches llama.cpp: tiny-llama Q8_0", "[vulkan][oracle]") { check_oracle("tiny-llama-Q8_0", 0.999, 5e-2); }
+TEST_CASE("vulkan matches llama.cpp: tiny-llama Q4_0", "[vulkan][oracle]") { check_oracle("tiny-llama-Q4_0", 0.999, 5e-2); }
+TEST_CASE("vulkan matches llama.cpp: tiny-llama Q4_K_M", "[vulkan][oracle]") {
+    check_oracle("tiny-llama-Q4_K_M", 0.999, 5e-2);
+}
+TEST_CASE("vulkan matches llama.cpp: tiny-llama Q6_K", "[vulkan][oracle]") { check_oracle("tiny-llama-Q6_K", 0.999, 5e-2); }
