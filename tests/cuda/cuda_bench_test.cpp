@@ -3,7 +3,8 @@
 // (logits copied back every step). The weights are a few seeded random rows, quantized by the
 // core's codec and repeated, so the model builds in seconds; speed does not depend on values.
 // Runs only when APR_CUDA_BENCH=1 (it needs a large GPU and prints timings for reports); it
-// still checks that every logit is finite.
+// still checks that every logit is finite. APR_CUDA_BENCH_LAYERS and APR_CUDA_BENCH_DECODE
+// shrink it (fewer layers, fewer decode steps) for runs under a profiler.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -122,10 +123,15 @@ void bench(uint32_t type, const char* type_name) {
     std::string why;
     APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
 
-    TiledModel model(type, 4096, 32, 32, 32, 11008, 32000);
+    auto env_count = [](const char* name, uint32_t fallback) {
+        const char* v = std::getenv(name);
+        return v && *v ? uint32_t(std::stoul(v)) : fallback;
+    };
+    const uint32_t n_layer = env_count("APR_CUDA_BENCH_LAYERS", 32);
+    TiledModel model(type, 4096, n_layer, 32, 32, 11008, 32000);
     const apr_model_view& view = model.view();
     const size_t V = view.n_vocab;
-    const uint32_t n_prompt = 512, n_decode = 128;
+    const uint32_t n_prompt = 512, n_decode = env_count("APR_CUDA_BENCH_DECODE", 128);
     using clock = std::chrono::steady_clock;
     const auto t_open = clock::now();
     CudaSession session(plugin, view, 4096);
@@ -153,7 +159,7 @@ void bench(uint32_t type, const char* type_name) {
     }
     const double decode_s = std::chrono::duration<double>(clock::now() - t1).count();
     for (float v : logits) REQUIRE(std::isfinite(v));
-    std::cout << "[cuda] bench 7B-shaped llama " << type_name << " (" << std::fixed << std::setprecision(2)
+    std::cout << "[cuda] bench 7B-shaped llama (" << n_layer << " layers) " << type_name << " (" << std::fixed << std::setprecision(2)
               << double(model.bytes()) / 1e9 << " GB of weights, upload+setup " << open_s << " s): prefill "
               << n_prompt << " tokens " << std::setprecision(1) << n_prompt / prefill_s << " tok/s, decode "
               << n_decode << " steps at 512..640 " << n_decode / decode_s << " tok/s (" << std::setprecision(3)

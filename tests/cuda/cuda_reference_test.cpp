@@ -71,7 +71,7 @@ Worst run_against_reference(const CudaPlugin& plugin, const apr_model_view& view
     }
 
     // Rewind to position 5 and continue with other tokens: the cache from 5 on is forgotten.
-    std::vector<int32_t> other = {63, 2, 88};
+    const std::vector<int32_t> other = {int32_t(63 % V), 2, int32_t(88 % V)};
     std::vector<float> ours3(other.size() * V), theirs3(other.size() * V);
     REQUIRE(plugin.step(session.get(), other.data(), uint32_t(other.size()), 5, APR_STEP_LOGITS_ALL, ours3.data()) ==
             APR_OK);
