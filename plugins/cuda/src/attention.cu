@@ -10,6 +10,9 @@
 
 #include <cfloat>
 
+#include <string>
+
+#include "backend_error.hpp"
 #include "kernels.hpp"
 
 namespace apr_cuda {
@@ -84,6 +87,7 @@ __global__ void __launch_bounds__(32 * kWarps)
         if (valid) {
             const T* kr = K + size_t(key) * hd;
             float dot = 0.0f;
+#pragma unroll 8
             for (int d = 0; d < hd; d += 4) {
                 float kv[4];
                 load4(kr + d, kv);
@@ -98,6 +102,7 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
         for (int j = 0; j < kDimsPerLane; ++j) acc[j] *= correction;
         const int n_valid = min(32, k_end - base);
+#pragma unroll 4
         for (int jj = 0; jj < n_valid; ++jj) {
             const float pj = __shfl_sync(0xffffffffu, p, jj);
             const T* vr = V + size_t(base + jj) * hd;
@@ -141,23 +146,46 @@ __global__ void __launch_bounds__(32 * kWarps)
     }
 }
 
+constexpr int kMaxSplits = 64;
+
+// Merges the splits of one (head, token): weights exp(m_i - M) / L computed once in shared
+// memory, then each thread sums one output dimension over the splits.
 __global__ void __launch_bounds__(128)
     attention_combine_kernel(AttentionShape s, int n_splits, const float* __restrict__ partial_acc,
                              const float* __restrict__ partial_ml, float* __restrict__ out) {
+    __shared__ float weight_s[kMaxSplits];
     const int h = blockIdx.x, t = blockIdx.y;
     const int hd = s.head_dim;
     const size_t first = (size_t(t) * s.n_head + h) * n_splits;
-    float M = -FLT_MAX;
-    for (int i = 0; i < n_splits; ++i) M = fmaxf(M, partial_ml[2 * (first + i)]);
-    float L = 0.0f;
-    for (int i = 0; i < n_splits; ++i) L += partial_ml[2 * (first + i) + 1] * rescale(partial_ml[2 * (first + i)], M);
-    const float inv_L = 1.0f / L;
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        float m[kMaxSplits / 32], l[kMaxSplits / 32];
+        float M = -FLT_MAX;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            m[j] = i < n_splits ? partial_ml[2 * (first + i)] : -FLT_MAX;
+            l[j] = i < n_splits ? partial_ml[2 * (first + i) + 1] : 0.0f;
+            M = fmaxf(M, m[j]);
+        }
+        M = warp_max(M);
+        float L = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) L += l[j] * rescale(m[j], M);
+        L = warp_sum(L);
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            if (i < n_splits) weight_s[i] = rescale(m[j], M) / L;
+        }
+    }
+    __syncthreads();
     float* o = out + (size_t(t) * s.n_head + h) * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float sum = 0.0f;
-        for (int i = 0; i < n_splits; ++i)
-            sum += partial_acc[(first + i) * hd + d] * rescale(partial_ml[2 * (first + i)], M);
-        o[d] = sum * inv_L;
+#pragma unroll 4
+        for (int i = 0; i < n_splits; ++i) sum += partial_acc[(first + i) * hd + d] * weight_s[i];
+        o[d] = sum;
     }
 }
 
@@ -165,6 +193,9 @@ __global__ void __launch_bounds__(128)
 
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
                int n_splits, float* partial_acc, float* partial_ml, float* out, cudaStream_t stream) {
+    if (n_splits < 1 || n_splits > kMaxSplits)
+        throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(n_splits) + " key splits (1.." +
+                                                 std::to_string(kMaxSplits) + " supported)");
     const dim3 grid(s.n_head, n_tokens, n_splits);
     const float scale = 1.0f / sqrtf(float(s.head_dim));
     if (kv.f16)
