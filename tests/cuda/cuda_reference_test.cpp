@@ -1,7 +1,7 @@
 // The CUDA plugin against the core's ReferenceForward on synthetic models (write_synthetic_model):
 // every architecture x weight type through a prefill with all logits (tensor-core path), 16
 // decode steps fed the reference's argmax (the decode graph), and a rewind continued with a
-// short multi-token step (the mat-vec path for a few tokens). Plus: prefills longer than one
+// short multi-token step (the mat-vec path for a few tokens) and one more decode step. Plus: prefills longer than one
 // chunk with RoPE scaling and rope_freqs, odd sizes that are not multiples of 32, the decode
 // graph against plain launches, an f16 KV cache, and the step contract's errors.
 #include <catch2/catch.hpp>
@@ -70,17 +70,20 @@ Worst run_against_reference(const CudaPlugin& plugin, const apr_model_view& view
         next = int32_t(apr::test::argmax(theirs1.data(), V));
     }
 
-    // Rewind to position 5 and continue with other tokens: the cache from 5 on is forgotten.
-    const std::vector<int32_t> other = {int32_t(63 % V), 2, int32_t(88 % V)};
-    std::vector<float> ours3(other.size() * V), theirs3(other.size() * V);
-    REQUIRE(plugin.step(session.get(), other.data(), uint32_t(other.size()), 5, APR_STEP_LOGITS_ALL, ours3.data()) ==
+    // Rewind to position 5 and continue with 7 other tokens (mat-vec batches of 4, 2 and 1): the
+    // cache from 5 on is forgotten.
+    std::vector<int32_t> other(7);
+    for (size_t i = 0; i < other.size(); ++i) other[i] = int32_t((63 + 29 * i) % V);
+    std::vector<float> ours7(other.size() * V), theirs7(other.size() * V);
+    REQUIRE(plugin.step(session.get(), other.data(), uint32_t(other.size()), 5, APR_STEP_LOGITS_ALL, ours7.data()) ==
             APR_OK);
-    ref.step(other.data(), uint32_t(other.size()), 5, true, theirs3.data());
-    compare(ours3, theirs3, V, min_cosine, worst, "rewind");
+    ref.step(other.data(), uint32_t(other.size()), 5, true, theirs7.data());
+    compare(ours7, theirs7, V, min_cosine, worst, "rewind");
     // And one more decode step after the rewind, through the graph again.
-    next = int32_t(apr::test::argmax(&theirs3[2 * V], V));
-    REQUIRE(plugin.step(session.get(), &next, 1, 8, 0, ours1.data()) == APR_OK);
-    ref.step(&next, 1, 8, false, theirs1.data());
+    next = int32_t(apr::test::argmax(&theirs7[(other.size() - 1) * V], V));
+    const uint32_t after = 5 + uint32_t(other.size());
+    REQUIRE(plugin.step(session.get(), &next, 1, after, 0, ours1.data()) == APR_OK);
+    ref.step(&next, 1, after, false, theirs1.data());
     compare(ours1, theirs1, V, min_cosine, worst, "decode after rewind");
     return worst;
 }
@@ -114,7 +117,7 @@ void check_type(uint32_t type, const char* type_name) {
         auto model = synthetic(arch, type, std::string(arch) + "_" + type_name);
         const Worst w = run_against_reference(plugin, model->view(), 256, 0.999);
         std::cout << "[cuda] " << arch << " " << type_name
-                  << " vs reference (prefill 20, decode 16, rewind 3 + 1): worst cosine " << std::setprecision(8)
+                  << " vs reference (prefill 20, decode 16, rewind 7 + 1): worst cosine " << std::setprecision(8)
                   << w.cosine << ", max |diff| " << std::setprecision(3) << w.max_abs << std::endl;
     }
 }

@@ -33,6 +33,10 @@ void matvec_only(const DeviceMatrix& W, const float* x, int ldx, int n_tokens, f
 void matmul_tiled(const DeviceMatrix& W, const float* x, int ldx, int n_tokens, float* y, int ldy, const float* bias,
                   const float* residual, int ldr, cudaStream_t stream);
 
+// Lets the decode mat-vec kernels use up to `max_shared_bytes` of dynamic shared memory (the
+// device's opt-in limit); called once per session before anything is launched or captured.
+void configure_matvec(int max_shared_bytes);
+
 // y[r] = x[r] * weight / sqrt(mean(x[r]^2) + eps) for n_rows rows of n elements (weight has n
 // entries). x may equal y. Also serves qwen3's per-head norms (rows = heads).
 void rms_norm(const float* x, int ldx, float* y, int ldy, const float* weight, int n, int n_rows, float eps,

@@ -33,6 +33,7 @@ Session::Session(const apr_model_view& model, uint32_t n_ctx) : layout_(check_mo
     cuda_check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
     n_sm_ = std::max(1, prop.multiProcessorCount);
     use_graph_ = !env_is("APR_CUDA_GRAPH", "0");
+    configure_matvec(int(prop.sharedMemPerBlockOptin));
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     try {
         upload_weights(layout_);
