@@ -80,52 +80,21 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
     for (int j = 0; j < kDimsPerLane; ++j) acc[j] = 0.0f;
 
-    // This lane's share of the query for the scores: dims 4*lane .. 4*lane+3 (+128), so that a
-    // warp reads each key row with one coalesced access.
-    float q_part[kMaxHeadDim / 128][4];
-#pragma unroll
-    for (int r = 0; r < kMaxHeadDim / 128; ++r) {
-        const int d = 4 * lane + 128 * r;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) q_part[r][i] = d < hd ? q_s[d + i] : 0.0f;
-    }
-
     for (int base = k_begin + warp * 32; base < k_end; base += 32 * kWarps) {
-        // Partial dot products of this lane's dims with each of the tile's 32 keys...
-        float part[32];
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-            float sum = 0.0f;
-            if (base + j < k_end) {  // the same for the whole warp
-                const T* kr = K + size_t(base + j) * hd;
-#pragma unroll
-                for (int r = 0; r < kMaxHeadDim / 128; ++r) {
-                    const int d = 4 * lane + 128 * r;
-                    if (d < hd) {
-                        float kv[4];
-                        load4(kr + d, kv);
-                        sum += q_part[r][0] * kv[0] + q_part[r][1] * kv[1] + q_part[r][2] * kv[2] +
-                               q_part[r][3] * kv[3];
-                    }
-                }
-            }
-            part[j] = sum;
-        }
-        // ...summed across the warp by a butterfly that halves the keys a lane keeps at each
-        // stage: afterwards part[0] of lane l is the full score of key base + l.
-#pragma unroll
-        for (int offset = 16; offset >= 1; offset >>= 1) {
-            const bool upper = (lane & offset) != 0;
-#pragma unroll
-            for (int j = 0; j < offset; ++j) {
-                const float send = upper ? part[j] : part[j + offset];
-                const float keep = upper ? part[j + offset] : part[j];
-                part[j] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
-            }
-        }
         const int key = base + lane;
         const bool valid = key < k_end;
-        const float score = valid ? part[0] : -FLT_MAX;
+        float score = -FLT_MAX;
+        if (valid) {
+            const T* kr = K + size_t(key) * hd;
+            float dot = 0.0f;
+#pragma unroll 8
+            for (int d = 0; d < hd; d += 4) {
+                float kv[4];
+                load4(kr + d, kv);
+                dot += q_s[d] * kv[0] + q_s[d + 1] * kv[1] + q_s[d + 2] * kv[2] + q_s[d + 3] * kv[3];
+            }
+            score = dot;
+        }
         const float m_new = fmaxf(m, warp_max(score));  // key `base` is valid, so m_new is finite
         const float correction = rescale(m, m_new);
         const float p = valid ? expf(score - m_new) : 0.0f;
