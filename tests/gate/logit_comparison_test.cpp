@@ -39,6 +39,7 @@ TEST_CASE("gate clause: cosine below the threshold fails and names the numbers",
 
 TEST_CASE("gate clause: the threshold is configurable", "[gate]") {
     auto r = ramp(100);
+    r[0] = 10.0f;  // a clear winner
     auto x = r;
     x[5] += 2.0f;  // cosine drops a little, argmax unchanged
     auto strict = compare_logits(r, x, ParityCriteria{0.99999, 0.15});

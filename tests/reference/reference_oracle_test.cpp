@@ -2,14 +2,14 @@
 // ../shared/testdata/oracle (README.md there explains the numerics): the 12 oracle tokens as
 // one prefill with all logits, compared position by position.
 //
-// Top-1 rule: the reference computes the plain math (dequantized weights, f32 activations),
-// while llama.cpp quantizes activations before its dot products (Q8_0 / Q8_K), so on the
-// quantized files the two differ by up to ~3e-2 per logit. The oracle JSON records how an
-// independent float64 NumPy forward of the same plain math fares against llama.cpp
-// (crosscheck_numpy_f64.plain_dequantized_f64). The reference must agree with llama.cpp's
-// top-1 wherever its top1-top2 margin is >= 0.01, except at as many positions as that
-// independent forward also misses; every miss must stay within the other side's top two. Its
-// error against llama.cpp must also be the NumPy forward's error (max and mean within 2%).
+// The reference rounds each matrix product's activations as llama.cpp does for the weight's
+// type (reference_kernels.hpp: round_activation_for) and computes everything else exactly, so
+// it must agree with llama.cpp's top-1 wherever its top1-top2 margin is >= 0.01 (and within the
+// other side's top two elsewhere), and its error must be of the size an independent float64
+// NumPy forward with the same emulation has against llama.cpp
+// (crosscheck_numpy_f64.emulated_activation_conversion): at most twice its max abs diff, plus
+// 1e-5 for float summation order. Emulation is not bit-exact: a value that sits on a rounding
+// boundary can flip with a 1e-7 difference in summation order (the oracle README's F16/Q8_0 rows).
 #include <catch2/catch.hpp>
 
 #include <boost/property_tree/json_parser.hpp>
@@ -47,7 +47,7 @@ OracleFacts read_oracle_json(const std::filesystem::path& json_path) {
     boost::property_tree::read_json(json_path.string(), json);
     OracleFacts facts;
     for (const auto& item : json.get_child("tokens")) facts.tokens.push_back(item.second.get_value<int32_t>());
-    const auto& plain = json.get_child("crosscheck_numpy_f64.plain_dequantized_f64");
+    const auto& plain = json.get_child("crosscheck_numpy_f64.emulated_activation_conversion");
     facts.numpy_max_abs_diff = plain.get<double>("max_abs_diff");
     facts.numpy_mean_abs_diff = plain.get<double>("mean_abs_diff");
     facts.numpy_argmax_agree = plain.get<size_t>("argmax_agree");
@@ -134,10 +134,8 @@ void check_against_oracle(const std::string& name, Tolerance tol) {
     mean_diff /= double(logits.size());
     const size_t numpy_misses = tokens.size() - facts.numpy_argmax_agree;
     CAPTURE(clear_margin_misses, numpy_misses, facts.numpy_max_abs_diff, facts.numpy_mean_abs_diff);
-    CHECK(clear_margin_misses <= numpy_misses);
-    CHECK(argmax_agree >= facts.numpy_argmax_agree);
-    CHECK(std::abs(worst_diff - facts.numpy_max_abs_diff) <= 0.02 * facts.numpy_max_abs_diff);
-    CHECK(std::abs(mean_diff - facts.numpy_mean_abs_diff) <= 0.02 * facts.numpy_mean_abs_diff);
+    CHECK(clear_margin_misses == 0);
+    CHECK(worst_diff <= 2.0 * facts.numpy_max_abs_diff + 1e-5);
     std::cout << "[reference] " << name << ": worst cosine " << std::setprecision(8) << worst_cosine
               << ", max |diff| " << std::setprecision(4) << worst_diff << " (numpy f64 " << facts.numpy_max_abs_diff
               << "), mean |diff| " << mean_diff << " (numpy f64 " << facts.numpy_mean_abs_diff << "), argmax agree "

@@ -40,8 +40,8 @@ public:
     // random values: matrices N(0, 0.1²) stored as `matrix_type`, norm weights 1 + N(0, 0.1²).
     void add_random_weights(uint32_t seed, uint32_t matrix_type = APR_TYPE_F32);
 
-    // The view over the tensors added so far (rebuilt on each call; valid while this object lives
-    // and no tensor is added).
+    // The view over the tensors added so far. It stays valid while this object lives and no
+    // tensor is added (adding one rebuilds the table on the next call; set() changes values in place).
     const apr_model_view& view();
 
     const TinyShape& shape() const { return shape_; }
@@ -57,6 +57,7 @@ private:
     std::deque<Stored> tensors_;  // deque: element addresses stay put as tensors are added
     std::vector<apr_tensor_view> table_;
     apr_model_view view_{};
+    bool view_stale_ = true;
 };
 
 // n values drawn from N(mean, sd²) with a seeded generator.
@@ -78,6 +79,7 @@ inline void TestModelView::add(const std::string& name, std::vector<float> value
     for (uint64_t r = 0; r < rows; ++r)
         quantize_row(type, values.data() + r * cols, s.bytes.data() + r * row_bytes, static_cast<int64_t>(cols));
     tensors_.push_back(std::move(s));
+    view_stale_ = true;
 }
 
 inline void TestModelView::set(const std::string& name, std::vector<float> values) {
@@ -128,6 +130,8 @@ inline void TestModelView::add_random_weights(uint32_t seed, uint32_t matrix_typ
 }
 
 inline const apr_model_view& TestModelView::view() {
+    if (!view_stale_) return view_;
+    view_stale_ = false;
     table_.clear();
     for (const auto& s : tensors_) {
         apr_tensor_view t{};

@@ -117,7 +117,7 @@ TEST_CASE("registry: open refusals and step errors carry the plugin's own reason
     }
 }
 
-TEST_CASE("registry: order is --backend's when given, else descriptor priority; --no-gpu drops GPU files", "[registry]") {
+TEST_CASE("registry: order is --backend's when given, else descriptor priority - --no-gpu drops GPU files", "[registry]") {
     std::vector<PluginFile> files = {fixture("gpu_marker"), fixture("open_refuses")};
     PluginFile cpu;
     cpu.name = "cpu";

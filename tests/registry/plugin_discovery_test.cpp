@@ -25,7 +25,7 @@ TEST_CASE("registry: backend names come from libapr_backend_<name>.so", "[regist
     REQUIRE_FALSE(backend_name_from_filename("libapr_backend_a b.so"));
 }
 
-TEST_CASE("registry: --plugin-dir, then APR_PLUGIN_PATH, then the install folder; first file per name wins",
+TEST_CASE("registry: --plugin-dir, then APR_PLUGIN_PATH, then the install folder - first file per name wins",
           "[registry]") {
     fs::path root = apr::test::scratch_dir("discovery_order");
     touch(root / "d1/libapr_backend_cpu.so");

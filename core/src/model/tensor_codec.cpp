@@ -103,8 +103,14 @@ uint16_t load_u16(const uint8_t* p) {
 void store_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 float load_fp16(const uint8_t* p) { return fp16_to_f32(load_u16(p)); }
 
-// Round half away from zero, as ggml's reference quantizers do.
-int round_int(float x) { return int(std::lround(x)); }
+// Round to nearest, ties to even, as ggml's SIMD quantizers do: adding 1.5 * 2^23 leaves the
+// rounded integer in the low mantissa bits (valid for |x| < 2^22; callers' values are far
+// smaller, and anything larger is clamped first so that the result stays saturated).
+int round_int(float x) {
+    x = std::clamp(x, -4194303.0f, 4194303.0f);
+    const float shifted = x + 12582912.0f;
+    return int(std::bit_cast<uint32_t>(shifted) & 0x007fffffu) - 0x00400000;
+}
 
 // ---- dequantization ----------------------------------------------------------------------
 
@@ -278,8 +284,10 @@ float signed_absmax(const float* x, int n) {
 void quant_q8_0(const float* x, uint8_t* b) {
     float amax = 0;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+    // As ggml quantizes activations for Q8_0 dot products: d = amax/127 stored as fp16, and
+    // q = round_half_even(x * 127/amax) with the unrounded ratio.
     const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
     store_u16(b, f32_to_fp16(d));
     for (int j = 0; j < kQK; ++j) b[2 + j] = uint8_t(int8_t(std::clamp(round_int(x[j] * id), -127, 127)));
 }

@@ -30,6 +30,7 @@ struct ReferenceForward::Impl {
         std::vector<double> head_out;
     };
     std::vector<Scratch> scratch;
+    std::vector<float> rounded;  // the current matrix product's activations, rounded for its weight type
 
     Impl(const apr_model_view& model, uint32_t ctx, unsigned threads)
         : w(reference::resolve_model_weights(model)), n_ctx(ctx), pool(threads) {
@@ -48,10 +49,15 @@ struct ReferenceForward::Impl {
     }
 
     // y[t][r] = W.row(r) · x[t] (+ bias[r]) for n_tokens activations x of W.cols floats, giving
-    // n_tokens outputs of W.rows floats. Rows are split over the threads; each weight row is
-    // dequantized once and used for every token.
-    void matmul(const MatrixRef& W, const float* x, size_t n_tokens, float* y, const std::vector<float>& bias) {
+    // n_tokens outputs of W.rows floats. The activations are first rounded as llama.cpp rounds
+    // them for this weight type (round_activation_for). Rows are split over the threads; each
+    // weight row is dequantized once and used for every token.
+    void matmul(const MatrixRef& W, const float* x_in, size_t n_tokens, float* y, const std::vector<float>& bias) {
         const size_t cols = W.cols, rows = W.rows;
+        rounded.resize(n_tokens * cols);
+        for (size_t t = 0; t < n_tokens; ++t)
+            reference::round_activation_for(W.tensor->type, x_in + t * cols, &rounded[t * cols], cols);
+        const float* x = rounded.data();
         pool.parallel_for(rows, [&](size_t begin, size_t end, unsigned worker) {
             float* row = scratch[worker].row.data();
             for (size_t r = begin; r < end; ++r) {

@@ -2,9 +2,17 @@
 
 #include <apr/backend.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "model/tensor_codec.hpp"
+
 namespace apr::reference {
+
+using apr::bf16_to_f32;
+using apr::f32_to_bf16;
+using apr::f32_to_fp16;
+using apr::fp16_to_f32;
 
 double dot_f64(const float* a, const float* b, size_t n) {
     // Eight named partial sums (not an array) so that they live in registers.
@@ -52,6 +60,69 @@ void swiglu(float* gate, const float* up, size_t n) {
     for (size_t i = 0; i < n; ++i) {
         const double g = gate[i];
         gate[i] = float(g / (1.0 + std::exp(-g)) * double(up[i]));
+    }
+}
+
+namespace {
+
+// Q8_0 / Q8_1 activation blocks (32 values): the scale is stored as f16, the quotient is not.
+void round_q8_0(const float* x, float* out, size_t n) {
+    for (size_t b = 0; b < n; b += 32) {
+        float amax = 0.0f;
+        for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b + i]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d_stored = fp16_to_f32(f32_to_fp16(d));
+        for (size_t i = 0; i < 32; ++i) out[b + i] = d_stored * std::nearbyint(x[b + i] * id);
+    }
+}
+
+// Q8_K activation blocks (256 values), scale in f32.
+void round_q8_k(const float* x, float* out, size_t n) {
+    for (size_t b = 0; b < n; b += 256) {
+        float amax = 0.0f, max = 0.0f;
+        for (size_t i = 0; i < 256; ++i) {
+            const float ax = std::fabs(x[b + i]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[b + i];
+            }
+        }
+        if (amax == 0.0f) {
+            for (size_t i = 0; i < 256; ++i) out[b + i] = 0.0f;
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        const float d = 1.0f / iscale;
+        for (size_t i = 0; i < 256; ++i) out[b + i] = d * std::min(127.0f, std::nearbyint(iscale * x[b + i]));
+    }
+}
+
+}  // namespace
+
+void round_activation_for(uint32_t weight_type, const float* x, float* out, size_t n) {
+    switch (weight_type) {
+        case APR_TYPE_F16:
+            for (size_t i = 0; i < n; ++i) out[i] = fp16_to_f32(f32_to_fp16(x[i]));
+            return;
+        case APR_TYPE_BF16:
+            for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
+            return;
+        case APR_TYPE_Q4_0:
+        case APR_TYPE_Q4_1:
+        case APR_TYPE_Q5_0:
+        case APR_TYPE_Q5_1:
+        case APR_TYPE_Q8_0:
+            round_q8_0(x, out, n);
+            return;
+        case APR_TYPE_Q4_K:
+        case APR_TYPE_Q5_K:
+        case APR_TYPE_Q6_K:
+            round_q8_k(x, out, n);
+            return;
+        default:
+            if (out != x) std::copy(x, x + n, out);
+            return;
     }
 }
 
