@@ -271,3 +271,28 @@ TEST_CASE("apr-make-model writes loadable models and rejects bad flags", "[model
     const auto none = apr::test::run_process({tool.string()});
     CHECK(none.exit_code == 2);
 }
+
+TEST_CASE("synthetic model files are byte-identical to the pinned reference", "[model][synthetic]") {
+    // Hashes of files this generator wrote when it was pinned. Every machine and build must
+    // reproduce them (the generator uses no libm and no FMA); a deliberate change to the
+    // generator or the vocabulary must update them, and says so in its commit.
+    const auto dir = apr::test::scratch_dir("synthetic_pinned");
+    auto fnv = [](const std::vector<uint8_t>& bytes) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (uint8_t b : bytes) h = (h ^ b) * 0x100000001b3ull;
+        return h;
+    };
+    struct Pin { uint32_t type; uint64_t hash; size_t size; };
+    for (const Pin& p : {Pin{APR_TYPE_F32, 0xc943910ecc42e70dull, 5785920}, Pin{APR_TYPE_Q4_K, 0x159506584d91ac44ull, 829760}}) {
+        INFO(ggml_type_name(p.type));
+        SyntheticModelSpec s;
+        s.n_embd = 256;
+        s.n_ff = 512;
+        s.weight_type = p.type;
+        const std::string path = (dir / "m.gguf").string();
+        write_synthetic_model(path, s, 2);
+        const auto bytes = read_all(path);
+        CHECK(bytes.size() == p.size);
+        CHECK(fnv(bytes) == p.hash);
+    }
+}

@@ -1,5 +1,11 @@
 #include "model/synthetic_model.hpp"
 
+// Same bits on every machine: no fused multiply-adds that one compiler/target would use and
+// another would not (GCC in ISO C++ mode never contracts; clang needs to be told).
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <cmath>
 #include <cstdio>
 #include <unordered_set>

@@ -3,6 +3,12 @@
 // formats element j sits in the low nibble of byte j and element j+16 in its high nibble.
 #include "model/tensor_codec.hpp"
 
+// Same bits on every machine: no fused multiply-adds that one compiler/target would use and
+// another would not (GCC in ISO C++ mode never contracts; clang needs to be told).
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <apr/backend.h>
 
 #include <algorithm>
