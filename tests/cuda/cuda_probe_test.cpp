@@ -45,7 +45,7 @@ TEST_CASE("cuda: the probe describes the device", "[cuda]") {
               << info.memory_bytes / (1 << 20) << " MiB" << std::endl;
 }
 
-TEST_CASE("cuda: unsupported models are rejected at open, naming the problem", "[cuda]") {
+TEST_CASE("cuda: unsupported models are rejected at open with the problem named", "[cuda]") {
     // Runs with or without a GPU: the view is checked before the device is touched.
     CudaPlugin plugin;
     TinyShape shape;

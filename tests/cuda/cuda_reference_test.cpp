@@ -146,7 +146,7 @@ TEST_CASE("cuda vs reference: Q4_K", "[cuda]") { check_type(APR_TYPE_Q4_K, "Q4_K
 TEST_CASE("cuda vs reference: Q5_K", "[cuda]") { check_type(APR_TYPE_Q5_K, "Q5_K"); }
 TEST_CASE("cuda vs reference: Q6_K", "[cuda]") { check_type(APR_TYPE_Q6_K, "Q6_K"); }
 
-TEST_CASE("cuda vs reference: prefill over several chunks, Llama 3 rope_freqs, long-context decode", "[cuda]") {
+TEST_CASE("cuda vs reference: prefill over several chunks with Llama 3 rope_freqs and long-context decode", "[cuda]") {
     CudaPlugin plugin;
     std::string why;
     APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
@@ -181,7 +181,7 @@ TEST_CASE("cuda vs reference: prefill over several chunks, Llama 3 rope_freqs, l
               << std::endl;
 }
 
-TEST_CASE("cuda vs reference: sizes that are not multiples of 32, RoPE frequency scaling", "[cuda]") {
+TEST_CASE("cuda vs reference: sizes that are not multiples of 32 with RoPE frequency scaling", "[cuda]") {
     CudaPlugin plugin;
     std::string why;
     APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
@@ -202,7 +202,7 @@ TEST_CASE("cuda vs reference: sizes that are not multiples of 32, RoPE frequency
     }
 }
 
-TEST_CASE("cuda: decode graph replays match plain launches; f16 KV cache stays close", "[cuda]") {
+TEST_CASE("cuda: decode graph replays match plain launches and an f16 KV cache stays close", "[cuda]") {
     CudaPlugin plugin;
     std::string why;
     APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
