@@ -1,0 +1,214 @@
+// Causal attention over the KV cache, flash-decoding style. For each (head, token, split) a
+// block of 4 warps scans its share of the keys 0..positions[t] in tiles of 32 (lane = key):
+// scores against the query (held in shared memory, pre-scaled by 1/sqrt(head_dim)), an online
+// softmax (running max m, running sum l), and the value rows accumulated with each lane owning
+// head_dim/32 output dimensions. The warps and then the splits are merged by rescaling with
+// exp(m_i - M). Splitting the keys over blocks keeps the GPU busy for a single decode token
+// with a long context; the number of splits is fixed per launch, so a captured decode graph
+// works for every position.
+#include <cuda_fp16.h>
+
+#include <cfloat>
+
+#include <string>
+
+#include "backend_error.hpp"
+#include "kernels.hpp"
+
+namespace apr_cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxHeadDim = 256;
+constexpr int kDimsPerLane = kMaxHeadDim / 32;
+
+__device__ __forceinline__ void load4(const float* p, float* out) {
+    const float4 v = *reinterpret_cast<const float4*>(p);
+    out[0] = v.x; out[1] = v.y; out[2] = v.z; out[3] = v.w;
+}
+__device__ __forceinline__ void load4(const __half* p, float* out) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(p);
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    out[0] = a.x; out[1] = a.y; out[2] = b.x; out[3] = b.y;
+}
+__device__ __forceinline__ float load1(const float* p) { return *p; }
+__device__ __forceinline__ float load1(const __half* p) { return __half2float(*p); }
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    return v;
+}
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+// exp(m - M) as a weight for a partial result whose max is m; an empty partial (m = -inf) weighs 0.
+__device__ __forceinline__ float rescale(float m, float M) { return m == -FLT_MAX ? 0.0f : expf(m - M); }
+
+template <typename T>
+__global__ void __launch_bounds__(32 * kWarps)
+    attention_partial_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                             AttentionShape s, const int32_t* __restrict__ positions, int n_splits, float scale,
+                             float* __restrict__ partial_acc, float* __restrict__ partial_ml) {
+    const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
+    const int n_tokens = gridDim.y;
+    const int hd = s.head_dim;
+    const int kv_head = h / (s.n_head / s.n_head_kv);
+    const int n_keys = positions[t] + 1;
+    const int per_split = (n_keys + n_splits - 1) / n_splits;
+    const int k_begin = split * per_split;
+    const int k_end = min(n_keys, k_begin + per_split);
+
+    __shared__ __align__(16) float q_s[kMaxHeadDim];
+    __shared__ float warp_m[kWarps], warp_l[kWarps];
+    __shared__ float warp_acc[kWarps][kMaxHeadDim];
+
+    const float* qh = q + (size_t(t) * s.n_head + h) * hd;
+    for (int d = threadIdx.x; d < hd; d += 32 * kWarps) q_s[d] = qh[d] * scale;
+    __syncthreads();
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const T* K = k_cache + size_t(kv_head) * s.n_ctx * hd;
+    const T* V = v_cache + size_t(kv_head) * s.n_ctx * hd;
+
+    float m = -FLT_MAX, l = 0.0f;
+    float acc[kDimsPerLane];
+#pragma unroll
+    for (int j = 0; j < kDimsPerLane; ++j) acc[j] = 0.0f;
+
+    for (int base = k_begin + warp * 32; base < k_end; base += 32 * kWarps) {
+        const int key = base + lane;
+        const bool valid = key < k_end;
+        float score = -FLT_MAX;
+        if (valid) {
+            const T* kr = K + size_t(key) * hd;
+            float dot = 0.0f;
+#pragma unroll 8
+            for (int d = 0; d < hd; d += 4) {
+                float kv[4];
+                load4(kr + d, kv);
+                dot += q_s[d] * kv[0] + q_s[d + 1] * kv[1] + q_s[d + 2] * kv[2] + q_s[d + 3] * kv[3];
+            }
+            score = dot;
+        }
+        const float m_new = fmaxf(m, warp_max(score));  // key `base` is valid, so m_new is finite
+        const float correction = rescale(m, m_new);
+        const float p = valid ? expf(score - m_new) : 0.0f;
+        l = l * correction + warp_sum(p);
+#pragma unroll
+        for (int j = 0; j < kDimsPerLane; ++j) acc[j] *= correction;
+        const int n_valid = min(32, k_end - base);
+#pragma unroll 4
+        for (int jj = 0; jj < n_valid; ++jj) {
+            const float pj = __shfl_sync(0xffffffffu, p, jj);
+            const T* vr = V + size_t(base + jj) * hd;
+#pragma unroll
+            for (int j = 0; j < kDimsPerLane; ++j) {
+                const int d = lane + 32 * j;
+                if (d < hd) acc[j] += pj * load1(vr + d);
+            }
+        }
+        m = m_new;
+    }
+
+    if (lane == 0) {
+        warp_m[warp] = m;
+        warp_l[warp] = l;
+    }
+#pragma unroll
+    for (int j = 0; j < kDimsPerLane; ++j) {
+        const int d = lane + 32 * j;
+        if (d < hd) warp_acc[warp][d] = acc[j];
+    }
+    __syncthreads();
+
+    float M = -FLT_MAX;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, warp_m[w]);
+    const size_t slot = (size_t(t) * s.n_head + h) * n_splits + split;
+    (void)n_tokens;
+    for (int d = threadIdx.x; d < hd; d += 32 * kWarps) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) sum += warp_acc[w][d] * rescale(warp_m[w], M);
+        partial_acc[slot * hd + d] = sum;
+    }
+    if (threadIdx.x == 0) {
+        float L = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) L += warp_l[w] * rescale(warp_m[w], M);
+        partial_ml[2 * slot] = M;
+        partial_ml[2 * slot + 1] = L;
+    }
+}
+
+constexpr int kMaxSplits = 64;
+
+// Merges the splits of one (head, token): weights exp(m_i - M) / L computed once in shared
+// memory, then each thread sums one output dimension over the splits.
+__global__ void __launch_bounds__(128)
+    attention_combine_kernel(AttentionShape s, int n_splits, const float* __restrict__ partial_acc,
+                             const float* __restrict__ partial_ml, float* __restrict__ out) {
+    __shared__ float weight_s[kMaxSplits];
+    const int h = blockIdx.x, t = blockIdx.y;
+    const int hd = s.head_dim;
+    const size_t first = (size_t(t) * s.n_head + h) * n_splits;
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        float m[kMaxSplits / 32], l[kMaxSplits / 32];
+        float M = -FLT_MAX;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            m[j] = i < n_splits ? partial_ml[2 * (first + i)] : -FLT_MAX;
+            l[j] = i < n_splits ? partial_ml[2 * (first + i) + 1] : 0.0f;
+            M = fmaxf(M, m[j]);
+        }
+        M = warp_max(M);
+        float L = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) L += l[j] * rescale(m[j], M);
+        L = warp_sum(L);
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            if (i < n_splits) weight_s[i] = rescale(m[j], M) / L;
+        }
+    }
+    __syncthreads();
+    float* o = out + (size_t(t) * s.n_head + h) * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float sum = 0.0f;
+#pragma unroll 4
+        for (int i = 0; i < n_splits; ++i) sum += partial_acc[(first + i) * hd + d] * weight_s[i];
+        o[d] = sum;
+    }
+}
+
+}  // namespace
+
+void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
+               int n_splits, float* partial_acc, float* partial_ml, float* out, cudaStream_t stream) {
+    if (n_splits < 1 || n_splits > kMaxSplits)
+        throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(n_splits) + " key splits (1.." +
+                                                 std::to_string(kMaxSplits) + " supported)");
+    const dim3 grid(s.n_head, n_tokens, n_splits);
+    const float scale = 1.0f / sqrtf(float(s.head_dim));
+    if (kv.f16)
+        attention_partial_kernel<__half><<<grid, 32 * kWarps, 0, stream>>>(
+            q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions, n_splits, scale,
+            partial_acc, partial_ml);
+    else
+        attention_partial_kernel<float><<<grid, 32 * kWarps, 0, stream>>>(
+            q, static_cast<const float*>(kv.k), static_cast<const float*>(kv.v), s, positions, n_splits, scale,
+            partial_acc, partial_ml);
+    check_launch("attention kernel");
+    attention_combine_kernel<<<dim3(s.n_head, n_tokens), 128, 0, stream>>>(s, n_splits, partial_acc, partial_ml, out);
+    check_launch("attention combine kernel");
+}
+
+}  // namespace apr_cuda

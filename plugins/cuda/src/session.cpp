@@ -1,0 +1,311 @@
+#include "session.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+
+namespace apr_cuda {
+namespace {
+
+constexpr size_t kAlign = 256;
+constexpr size_t kLogitsBudgetBytes = size_t(256) << 20;  // device + pinned logits of one chunk
+
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+bool env_is(const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v && std::strcmp(v, value) == 0;
+}
+
+[[noreturn]] void invalid(const std::string& message) {
+    throw BackendError(APR_ERR_INVALID_ARGUMENT, "cuda backend: " + message);
+}
+
+}  // namespace
+
+Session::Session(const apr_model_view& model, uint32_t n_ctx) : layout_(check_model(model)), n_ctx_(n_ctx) {
+    if (n_ctx == 0) invalid("n_ctx is 0");
+    cuda_check(cudaGetDevice(&device_), "cudaGetDevice");
+    cudaDeviceProp prop{};
+    cuda_check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
+    n_sm_ = std::max(1, prop.multiProcessorCount);
+    use_graph_ = !env_is("APR_CUDA_GRAPH", "0");
+    configure_matvec(int(prop.sharedMemPerBlockOptin));
+    cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    try {
+        upload_weights(layout_);
+        allocate_state();
+    } catch (...) {
+        cudaStreamDestroy(stream_);
+        throw;
+    }
+}
+
+Session::~Session() {
+    if (decode_graph_) cudaGraphExecDestroy(decode_graph_);
+    if (stream_) {
+        cudaStreamSynchronize(stream_);
+        cudaStreamDestroy(stream_);
+    }
+}
+
+void Session::upload_weights(const ModelLayout& m) {
+    // Every tensor once (a tied output.weight shares token_embd's bytes), each 256-byte aligned.
+    std::map<const void*, size_t> offsets;
+    std::vector<const TensorRef*> all = {&m.token_embd, &m.output_norm, &m.output, &m.rope_freqs};
+    for (const LayerRefs& L : m.layers)
+        for (const TensorRef* t : {&L.attn_norm, &L.ffn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.bq, &L.bk, &L.bv,
+                                   &L.q_norm, &L.k_norm, &L.gate, &L.up, &L.down})
+            all.push_back(t);
+    size_t total = 0;
+    for (const TensorRef* t : all) {
+        if (!t->present() || offsets.count(t->view->data)) continue;
+        offsets[t->view->data] = total;
+        total += align_up(t->view->n_bytes);
+    }
+    weights_ = DeviceBuffer(total, "model weights");
+    std::map<const void*, bool> copied;
+    for (const TensorRef* t : all) {
+        if (!t->present() || copied[t->view->data]) continue;
+        copied[t->view->data] = true;
+        cuda_check(cudaMemcpy(weights_.get<uint8_t>() + offsets[t->view->data], t->view->data, t->view->n_bytes,
+                              cudaMemcpyHostToDevice),
+                   "uploading weights (cudaMemcpy)");
+    }
+    auto vec = [&](const TensorRef& t) -> const float* {
+        return t.present() ? reinterpret_cast<const float*>(weights_.get<uint8_t>() + offsets[t.view->data]) : nullptr;
+    };
+    auto mat = [&](const TensorRef& t) {
+        DeviceMatrix d;
+        d.data = weights_.get<uint8_t>() + offsets[t.view->data];
+        d.type = t.type;
+        d.rows = int(t.rows);
+        d.cols = int(t.cols);
+        d.row_bytes = t.row_bytes;
+        return d;
+    };
+    token_embd_ = mat(m.token_embd);
+    output_ = mat(m.output);
+    output_norm_ = vec(m.output_norm);
+    rope_freqs_ = vec(m.rope_freqs);
+    layers_.resize(m.n_layer);
+    for (uint32_t l = 0; l < m.n_layer; ++l) {
+        const LayerRefs& R = m.layers[l];
+        Layer& L = layers_[l];
+        L.attn_norm = vec(R.attn_norm);
+        L.ffn_norm = vec(R.ffn_norm);
+        L.bq = vec(R.bq);
+        L.bk = vec(R.bk);
+        L.bv = vec(R.bv);
+        L.q_norm = vec(R.q_norm);
+        L.k_norm = vec(R.k_norm);
+        L.wq = mat(R.wq);
+        L.wk = mat(R.wk);
+        L.wv = mat(R.wv);
+        L.wo = mat(R.wo);
+        L.gate = mat(R.gate);
+        L.up = mat(R.up);
+        L.down = mat(R.down);
+    }
+}
+
+void Session::allocate_state() {
+    const ModelLayout& m = layout_;
+    const size_t E = m.n_embd, Q = m.q_dim(), KV = m.kv_dim(), F = m.n_ff, V = m.n_vocab;
+
+    // Tokens per forward pass: bounded by the logits budget (all-logits prefills of a large
+    // vocabulary) and by the context.
+    const size_t by_logits = std::max<size_t>(16, kLogitsBudgetBytes / (V * sizeof(float)));
+    ubatch_ = int(std::min<size_t>({512, by_logits, n_ctx_}));
+    // Decode attention: about 128 keys per split at a full context, at most 32 splits.
+    decode_splits_ = int(std::clamp<uint32_t>((n_ctx_ + 127) / 128, 1, 32));
+    partial_slots_ = std::max(decode_splits_ * int(m.n_head), ubatch_ * int(m.n_head));
+
+    // KV cache: f32 by default (as llama.cpp's reference runs), f16 when APR_CUDA_KV=f16.
+    const bool kv_f16 = env_is("APR_CUDA_KV", "f16");
+    const size_t elem = kv_f16 ? 2 : 4;
+    const size_t per_tensor = align_up(size_t(n_ctx_) * KV * elem);
+    kv_cache_ = DeviceBuffer(per_tensor * 2 * m.n_layer, "KV cache");
+    for (uint32_t l = 0; l < m.n_layer; ++l) {
+        layers_[l].kv.k = kv_cache_.get<uint8_t>() + per_tensor * (2 * l);
+        layers_[l].kv.v = kv_cache_.get<uint8_t>() + per_tensor * (2 * l + 1);
+        layers_[l].kv.f16 = kv_f16;
+    }
+    cuda_check(cudaMemset(kv_cache_.get(), 0, kv_cache_.bytes()), "clearing the KV cache");
+
+    const size_t U = size_t(ubatch_);
+    x_ = DeviceBuffer(U * E * 4, "activations");
+    xb_ = DeviceBuffer(U * E * 4, "activations");
+    q_ = DeviceBuffer(U * Q * 4, "queries");
+    k_ = DeviceBuffer(U * KV * 4, "keys");
+    v_ = DeviceBuffer(U * KV * 4, "values");
+    attn_ = DeviceBuffer(U * Q * 4, "attention output");
+    gate_ = DeviceBuffer(U * F * 4, "feed-forward gate");
+    up_ = DeviceBuffer(U * F * 4, "feed-forward up");
+    logits_ = DeviceBuffer(U * V * 4, "logits");
+    partial_acc_ = DeviceBuffer(size_t(partial_slots_) * m.head_dim * 4, "attention partials");
+    partial_ml_ = DeviceBuffer(size_t(partial_slots_) * 2 * 4, "attention partials");
+    tokens_ = DeviceBuffer(U * 4, "token ids");
+    positions_ = DeviceBuffer(U * 4, "positions");
+    host_logits_ = PinnedBuffer(U * V * 4, "logits");
+    host_tokens_ = PinnedBuffer(U * 4, "token ids");
+    host_positions_ = PinnedBuffer(U * 4, "positions");
+    cuda_check(cudaDeviceSynchronize(), "session setup");
+}
+
+int Session::prefill_splits(int n_tokens) const {
+    // Enough (token, head, split) blocks to fill the GPU a few times over, within the buffers.
+    const int per_split = n_tokens * int(layout_.n_head);
+    const int wanted = (4 * n_sm_ + per_split - 1) / per_split;
+    return std::max(1, std::min({wanted, decode_splits_, partial_slots_ / per_split}));
+}
+
+void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
+    const ModelLayout& m = layout_;
+    const int E = int(m.n_embd), Q = int(m.q_dim()), KV = int(m.kv_dim()), F = int(m.n_ff), V = int(m.n_vocab);
+    const int hd = int(m.head_dim);
+    const float eps = m.rms_norm_eps;
+    float *x = x_.get<float>(), *xb = xb_.get<float>(), *q = q_.get<float>(), *k = k_.get<float>(),
+          *v = v_.get<float>(), *attn = attn_.get<float>(), *g = gate_.get<float>(), *u = up_.get<float>();
+    const int32_t* tokens = tokens_.get<int32_t>();
+    const int32_t* positions = positions_.get<int32_t>();
+
+    RopeParams rp;
+    rp.n_head = int(m.n_head);
+    rp.n_head_kv = int(m.n_head_kv);
+    rp.head_dim = hd;
+    rp.n_rot = int(m.n_rot);
+    rp.rope_type = int(m.rope_type);
+    rp.freq_base = m.rope_freq_base;
+    rp.freq_scale = m.rope_freq_scale;
+    rp.freq_divisors = rope_freqs_;
+    AttentionShape as;
+    as.n_head = int(m.n_head);
+    as.n_head_kv = int(m.n_head_kv);
+    as.head_dim = hd;
+    as.n_ctx = int(n_ctx_);
+
+    embed(token_embd_, tokens, nt, x, stream_);
+    for (const Layer& L : layers_) {
+        rms_norm(x, E, xb, E, L.attn_norm, E, nt, eps, stream_);
+        matmul(L.wq, xb, E, nt, q, Q, L.bq, nullptr, 0, stream_);
+        matmul(L.wk, xb, E, nt, k, KV, L.bk, nullptr, 0, stream_);
+        matmul(L.wv, xb, E, nt, v, KV, L.bv, nullptr, 0, stream_);
+        if (L.q_norm) rms_norm(q, hd, q, hd, L.q_norm, hd, nt * int(m.n_head), eps, stream_);
+        if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
+        rope(q, k, positions, nt, rp, stream_);
+        store_kv(k, v, positions, nt, L.kv, as, stream_);
+        attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(), attn,
+                  stream_);
+        matmul(L.wo, attn, Q, nt, x, E, nullptr, x, E, stream_);
+        rms_norm(x, E, xb, E, L.ffn_norm, E, nt, eps, stream_);
+        matmul(L.gate, xb, E, nt, g, F, nullptr, nullptr, 0, stream_);
+        matmul(L.up, xb, E, nt, u, F, nullptr, nullptr, 0, stream_);
+        swiglu(g, u, size_t(nt) * F, stream_);
+        matmul(L.down, g, F, nt, x, E, nullptr, x, E, stream_);
+    }
+    if (n_out_rows > 0) {
+        const int first = nt - n_out_rows;
+        rms_norm(x + size_t(first) * E, E, xb, E, output_norm_, E, n_out_rows, eps, stream_);
+        matmul(output_, xb, E, n_out_rows, logits_.get<float>(), V, nullptr, nullptr, 0, stream_);
+    }
+}
+
+void Session::run_chunk(const int32_t* tokens, int nt, uint32_t pos, int n_out_rows, float* logits) {
+    int32_t* ht = host_tokens_.get<int32_t>();
+    int32_t* hp = host_positions_.get<int32_t>();
+    for (int i = 0; i < nt; ++i) {
+        ht[i] = tokens[i];
+        hp[i] = int32_t(pos + uint32_t(i));
+    }
+    cuda_check(cudaMemcpyAsync(tokens_.get(), ht, size_t(nt) * 4, cudaMemcpyHostToDevice, stream_), "token upload");
+    cuda_check(cudaMemcpyAsync(positions_.get(), hp, size_t(nt) * 4, cudaMemcpyHostToDevice, stream_),
+               "position upload");
+    enqueue_forward(nt, n_out_rows, nt == 1 ? decode_splits_ : prefill_splits(nt));
+    const size_t logit_bytes = size_t(n_out_rows) * layout_.n_vocab * 4;
+    if (logit_bytes)
+        cuda_check(cudaMemcpyAsync(host_logits_.get(), logits_.get(), logit_bytes, cudaMemcpyDeviceToHost, stream_),
+                   "logits download");
+    cuda_check(cudaStreamSynchronize(stream_), "forward pass");
+    if (logit_bytes) std::memcpy(logits, host_logits_.get(), logit_bytes);
+}
+
+void Session::capture_decode_graph() {
+    cuda_check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+        cuda_check(cudaMemcpyAsync(tokens_.get(), host_tokens_.get(), 4, cudaMemcpyHostToDevice, stream_),
+                   "token upload (captured)");
+        cuda_check(cudaMemcpyAsync(positions_.get(), host_positions_.get(), 4, cudaMemcpyHostToDevice, stream_),
+                   "position upload (captured)");
+        enqueue_forward(1, 1, decode_splits_);
+        cuda_check(cudaMemcpyAsync(host_logits_.get(), logits_.get(), size_t(layout_.n_vocab) * 4,
+                                   cudaMemcpyDeviceToHost, stream_),
+                   "logits download (captured)");
+    } catch (...) {
+        cudaStreamEndCapture(stream_, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        throw;
+    }
+    cuda_check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+    const cudaError_t err = cudaGraphInstantiate(&decode_graph_, graph, 0);
+    cudaGraphDestroy(graph);
+    if (err != cudaSuccess) decode_graph_ = nullptr;
+    cuda_check(err, "cudaGraphInstantiate");
+}
+
+void Session::run_decode(int32_t token, uint32_t pos, float* logits) {
+    if (!use_graph_) {
+        run_chunk(&token, 1, pos, 1, logits);
+        return;
+    }
+    if (!decode_graph_) capture_decode_graph();
+    host_tokens_.get<int32_t>()[0] = token;
+    host_positions_.get<int32_t>()[0] = int32_t(pos);
+    cuda_check(cudaGraphLaunch(decode_graph_, stream_), "cudaGraphLaunch (decode step)");
+    cuda_check(cudaStreamSynchronize(stream_), "decode step");
+    std::memcpy(logits, host_logits_.get(), size_t(layout_.n_vocab) * 4);
+}
+
+void Session::step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits) {
+    if (broken_) throw BackendError(APR_ERR_DEVICE_LOST, "cuda backend: session unusable after an earlier device error: " + broken_reason_);
+    if (!tokens || !logits) invalid("tokens and logits must not be null");
+    if (n_tokens == 0) invalid("n_tokens is 0");
+    if (pos > n_cached_)
+        invalid("pos " + std::to_string(pos) + " is beyond the " + std::to_string(n_cached_) + " cached positions");
+    if (uint64_t(pos) + n_tokens > n_ctx_)
+        invalid("pos " + std::to_string(pos) + " + " + std::to_string(n_tokens) + " tokens exceeds n_ctx " +
+                std::to_string(n_ctx_));
+    for (uint32_t i = 0; i < n_tokens; ++i)
+        if (tokens[i] < 0 || uint32_t(tokens[i]) >= layout_.n_vocab)
+            invalid("token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) + " is outside [0, " +
+                    std::to_string(layout_.n_vocab) + ")");
+    try {
+        cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+        n_cached_ = pos;  // rewind: later entries are overwritten before anything reads them
+        const size_t V = layout_.n_vocab;
+        for (uint32_t start = 0; start < n_tokens; start += uint32_t(ubatch_)) {
+            const int nt = int(std::min<uint32_t>(uint32_t(ubatch_), n_tokens - start));
+            const bool last = start + uint32_t(nt) == n_tokens;
+            const int out_rows = all_logits ? nt : (last ? 1 : 0);
+            float* dst = all_logits ? logits + size_t(start) * V : logits;
+            if (nt == 1 && out_rows == 1)
+                run_decode(tokens[start], pos + start, dst);
+            else
+                run_chunk(tokens + start, nt, pos + start, out_rows, dst);
+            n_cached_ = pos + start + uint32_t(nt);
+        }
+    } catch (const BackendError& e) {
+        if (e.status() == APR_ERR_DEVICE_LOST) {
+            broken_ = true;
+            broken_reason_ = e.what();
+        }
+        throw;
+    }
+}
+
+}  // namespace apr_cuda

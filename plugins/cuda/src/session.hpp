@@ -1,0 +1,76 @@
+// A CUDA session: the model's weights uploaded once as stored (blocks, never dequantized), the
+// KV cache and every scratch buffer allocated up front, and the forward pass enqueued on one
+// stream. Decode steps replay a CUDA graph captured on the first one (token and position are
+// read from device memory, so the graph fits every step); prefills run plain launches in
+// chunks of up to `ubatch` tokens.
+#pragma once
+
+#include <apr/backend.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "device_buffer.hpp"
+#include "kernels.hpp"
+#include "model_layout.hpp"
+
+namespace apr_cuda {
+
+class Session {
+public:
+    // Throws BackendError (UNSUPPORTED for a model the kernels cannot run, OUT_OF_MEMORY, ...).
+    Session(const apr_model_view& model, uint32_t n_ctx);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // apr_backend_step's contract; throws BackendError.
+    void step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits);
+
+private:
+    struct Layer {
+        const float *attn_norm = nullptr, *ffn_norm = nullptr;
+        const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
+        const float *q_norm = nullptr, *k_norm = nullptr;
+        DeviceMatrix wq, wk, wv, wo, gate, up, down;
+        KvLayer kv;
+    };
+
+    void upload_weights(const ModelLayout& layout);
+    void allocate_state();
+    // Enqueues the forward pass over the n_tokens tokens in d_tokens_/d_positions_, writing the
+    // logits of the last n_out_rows of them to d_logits_.
+    void enqueue_forward(int n_tokens, int n_out_rows, int n_splits);
+    void run_chunk(const int32_t* tokens, int n_tokens, uint32_t pos, int n_out_rows, float* logits);
+    void run_decode(int32_t token, uint32_t pos, float* logits);
+    void capture_decode_graph();
+    int prefill_splits(int n_tokens) const;
+
+    ModelLayout layout_;
+    int device_ = 0;
+    int n_sm_ = 1;
+    uint32_t n_ctx_ = 0;
+    uint32_t n_cached_ = 0;
+    int ubatch_ = 0;           // most tokens per forward pass
+    int decode_splits_ = 1;    // key splits of a decode step's attention
+    int partial_slots_ = 0;    // (token, head, split) slots in the partial buffers
+    bool use_graph_ = true;
+    bool broken_ = false;      // a device error happened; the session refuses further steps
+    std::string broken_reason_;
+
+    cudaStream_t stream_ = nullptr;
+    cudaGraphExec_t decode_graph_ = nullptr;
+
+    DeviceBuffer weights_;
+    DeviceMatrix token_embd_, output_;
+    const float* output_norm_ = nullptr;
+    const float* rope_freqs_ = nullptr;
+    std::vector<Layer> layers_;
+
+    DeviceBuffer kv_cache_;
+    DeviceBuffer x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_, partial_acc_, partial_ml_, tokens_, positions_;
+    PinnedBuffer host_logits_, host_tokens_, host_positions_;
+};
+
+}  // namespace apr_cuda

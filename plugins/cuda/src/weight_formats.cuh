@@ -1,0 +1,320 @@
+// Device-side decoding of every weight type, shared by all kernels (mat-vec, mat-mat,
+// embeddings). The unit of work is a "chunk": 32 consecutive elements of one row. For the
+// 32-element block formats a chunk is one block; for the K-quants (256-element super-blocks)
+// it is one of the eight 32-element sub-blocks; for F32/F16/BF16 it is 32 plain values (a
+// last, partial chunk is padded with zeros when the row length is not a multiple of 32).
+//
+// Each format is a struct with
+//   static __device__ void chunk(const uint8_t* row, int c, int cols, float w[32])
+// writing elements 32c .. 32c+31 of `row` to w. Block layouts are ggml's (see backend.h).
+// Rows start 16-byte aligned in device memory; blocks inside a row are only as aligned as the
+// block size allows (2 bytes for 18-, 22-, 34- and 210-byte blocks), so loads are sized to it.
+#pragma once
+
+#include <apr/backend.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace apr_cuda {
+
+__device__ __forceinline__ float load_half(const uint8_t* p) {
+    return __half2float(*reinterpret_cast<const __half*>(p));
+}
+
+// n bytes (n even) from a 2-byte aligned address.
+template <int N>
+__device__ __forceinline__ void load_bytes_a2(const uint8_t* p, uint8_t* out) {
+    const uint16_t* p16 = reinterpret_cast<const uint16_t*>(p);
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+        const uint16_t v = __ldg(p16 + i);
+        out[2 * i] = uint8_t(v & 0xff);
+        out[2 * i + 1] = uint8_t(v >> 8);
+    }
+}
+
+// n bytes (n a multiple of 4) from a 4-byte aligned address.
+template <int N>
+__device__ __forceinline__ void load_bytes_a4(const uint8_t* p, uint8_t* out) {
+    const uint32_t* p32 = reinterpret_cast<const uint32_t*>(p);
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i) {
+        const uint32_t v = __ldg(p32 + i);
+        out[4 * i] = uint8_t(v);
+        out[4 * i + 1] = uint8_t(v >> 8);
+        out[4 * i + 2] = uint8_t(v >> 16);
+        out[4 * i + 3] = uint8_t(v >> 24);
+    }
+}
+
+// ---- plain floating-point rows -------------------------------------------------------------
+
+struct FormatF32 {
+    static constexpr uint32_t type = APR_TYPE_F32;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int cols, float* w) {
+        const float* r = reinterpret_cast<const float*>(row) + c * 32;
+        if (c * 32 + 32 <= cols && (cols % 4) == 0) {
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                const float4 v = __ldg(reinterpret_cast<const float4*>(r) + i);
+                w[4 * i] = v.x; w[4 * i + 1] = v.y; w[4 * i + 2] = v.z; w[4 * i + 3] = v.w;
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 32; ++i) w[i] = (c * 32 + i < cols) ? __ldg(r + i) : 0.0f;
+        }
+    }
+};
+
+struct FormatF16 {
+    static constexpr uint32_t type = APR_TYPE_F16;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int cols, float* w) {
+        const __half* r = reinterpret_cast<const __half*>(row) + c * 32;
+        if (c * 32 + 32 <= cols && (cols % 8) == 0) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const uint4 v = __ldg(reinterpret_cast<const uint4*>(r) + i);
+                const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    __half2 h2 = *reinterpret_cast<const __half2*>(&words[j]);
+                    const float2 f = __half22float2(h2);
+                    w[8 * i + 2 * j] = f.x;
+                    w[8 * i + 2 * j + 1] = f.y;
+                }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 32; ++i) w[i] = (c * 32 + i < cols) ? __half2float(r[i]) : 0.0f;
+        }
+    }
+};
+
+struct FormatBF16 {
+    static constexpr uint32_t type = APR_TYPE_BF16;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int cols, float* w) {
+        const uint16_t* r = reinterpret_cast<const uint16_t*>(row) + c * 32;
+        if (c * 32 + 32 <= cols && (cols % 8) == 0) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const uint4 v = __ldg(reinterpret_cast<const uint4*>(r) + i);
+                const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    w[8 * i + 2 * j] = __uint_as_float(words[j] << 16);
+                    w[8 * i + 2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
+                }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 32; ++i) w[i] = (c * 32 + i < cols) ? __uint_as_float(uint32_t(r[i]) << 16) : 0.0f;
+        }
+    }
+};
+
+// ---- 32-element block formats ----------------------------------------------------------------
+
+// Q4_0: fp16 d, 16 bytes; byte j holds element j (low nibble) and j+16 (high); x = d * (q - 8).
+struct FormatQ4_0 {
+    static constexpr uint32_t type = APR_TYPE_Q4_0;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c) * 18;
+        const float d = load_half(b);
+        uint8_t q[16];
+        load_bytes_a2<16>(b + 2, q);
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+            w[j] = d * float(int(q[j] & 15) - 8);
+            w[j + 16] = d * float(int(q[j] >> 4) - 8);
+        }
+    }
+};
+
+// Q4_1: fp16 d, fp16 m, 16 bytes of nibbles as Q4_0; x = d * q + m.
+struct FormatQ4_1 {
+    static constexpr uint32_t type = APR_TYPE_Q4_1;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c) * 20;
+        const float d = load_half(b), m = load_half(b + 2);
+        uint8_t q[16];
+        load_bytes_a4<16>(b + 4, q);
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+            w[j] = d * float(q[j] & 15) + m;
+            w[j + 16] = d * float(q[j] >> 4) + m;
+        }
+    }
+};
+
+// Q5_0: fp16 d, 32 high bits (bit j is element j's fifth bit), 16 bytes of low nibbles;
+// x = d * (q - 16).
+struct FormatQ5_0 {
+    static constexpr uint32_t type = APR_TYPE_Q5_0;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c) * 22;
+        const float d = load_half(b);
+        uint8_t raw[20];
+        load_bytes_a2<20>(b + 2, raw);
+        const uint32_t qh = uint32_t(raw[0]) | uint32_t(raw[1]) << 8 | uint32_t(raw[2]) << 16 | uint32_t(raw[3]) << 24;
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+            const int lo = (raw[4 + j] & 15) | int((qh >> j) & 1) << 4;
+            const int hi = (raw[4 + j] >> 4) | int((qh >> (j + 16)) & 1) << 4;
+            w[j] = d * float(lo - 16);
+            w[j + 16] = d * float(hi - 16);
+        }
+    }
+};
+
+// Q5_1: fp16 d, fp16 m, 32 high bits, 16 bytes of low nibbles; x = d * q + m.
+struct FormatQ5_1 {
+    static constexpr uint32_t type = APR_TYPE_Q5_1;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c) * 24;
+        const float d = load_half(b), m = load_half(b + 2);
+        const uint32_t qh = __ldg(reinterpret_cast<const uint32_t*>(b + 4));
+        uint8_t q[16];
+        load_bytes_a4<16>(b + 8, q);
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+            const int lo = (q[j] & 15) | int((qh >> j) & 1) << 4;
+            const int hi = (q[j] >> 4) | int((qh >> (j + 16)) & 1) << 4;
+            w[j] = d * float(lo) + m;
+            w[j + 16] = d * float(hi) + m;
+        }
+    }
+};
+
+// Q8_0: fp16 d, 32 int8; x = d * q.
+struct FormatQ8_0 {
+    static constexpr uint32_t type = APR_TYPE_Q8_0;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c) * 34;
+        const float d = load_half(b);
+        uint8_t q[32];
+        load_bytes_a2<32>(b + 2, q);
+#pragma unroll
+        for (int j = 0; j < 32; ++j) w[j] = d * float(int8_t(q[j]));
+    }
+};
+
+// ---- K-quants (256-element super-blocks; a chunk is sub-block c % 8 of super-block c / 8) ----
+
+// Q4_K / Q5_K pack eight 6-bit scales and eight 6-bit mins in 12 bytes: sub-blocks 0-3 use the
+// low 6 bits of bytes 0-3 (scales) and 4-7 (mins); sub-blocks 4-7 take their low 4 bits from
+// bytes 8-11 and their top 2 bits from the top of bytes 0-3 (scales) and 4-7 (mins).
+__device__ __forceinline__ void k_scale_min(const uint8_t* s, int j, float& sc, float& mn) {
+    if (j < 4) {
+        sc = float(s[j] & 63);
+        mn = float(s[j + 4] & 63);
+    } else {
+        sc = float((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4));
+        mn = float((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+// Q4_K: fp16 d, fp16 dmin, scales[12], qs[128]. Sub-blocks 2i and 2i+1 share qs[32i .. 32i+31]
+// (low and high nibbles). x = d * sc * q - dmin * m.
+struct FormatQ4_K {
+    static constexpr uint32_t type = APR_TYPE_Q4_K;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c >> 3) * 144;
+        const int j = c & 7;
+        const float d = load_half(b), dmin = load_half(b + 2);
+        uint8_t s[12];
+        load_bytes_a4<12>(b + 4, s);
+        float sc, mn;
+        k_scale_min(s, j, sc, mn);
+        const float d1 = d * sc, m1 = dmin * mn;
+        const uint4* qs = reinterpret_cast<const uint4*>(b + 16 + (j >> 1) * 32);
+        const int shift = (j & 1) * 4;
+#pragma unroll
+        for (int v = 0; v < 2; ++v) {
+            const uint4 q4 = __ldg(qs + v);
+            const uint32_t words[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+            for (int k = 0; k < 16; ++k) {
+                const uint32_t byte = (words[k >> 2] >> (8 * (k & 3))) & 0xff;
+                w[16 * v + k] = d1 * float((byte >> shift) & 15) - m1;
+            }
+        }
+    }
+};
+
+// Q5_K: fp16 d, fp16 dmin, scales[12], qh[32], qs[128]. As Q4_K, plus bit j of qh[l] as the
+// fifth bit of element l of sub-block j.
+struct FormatQ5_K {
+    static constexpr uint32_t type = APR_TYPE_Q5_K;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c >> 3) * 176;
+        const int j = c & 7;
+        const float d = load_half(b), dmin = load_half(b + 2);
+        uint8_t s[12];
+        load_bytes_a4<12>(b + 4, s);
+        float sc, mn;
+        k_scale_min(s, j, sc, mn);
+        const float d1 = d * sc, m1 = dmin * mn;
+        const uint4* qh = reinterpret_cast<const uint4*>(b + 16);
+        const uint4* qs = reinterpret_cast<const uint4*>(b + 48 + (j >> 1) * 32);
+        const int shift = (j & 1) * 4;
+#pragma unroll
+        for (int v = 0; v < 2; ++v) {
+            const uint4 q4 = __ldg(qs + v), h4 = __ldg(qh + v);
+            const uint32_t qw[4] = {q4.x, q4.y, q4.z, q4.w};
+            const uint32_t hw[4] = {h4.x, h4.y, h4.z, h4.w};
+#pragma unroll
+            for (int k = 0; k < 16; ++k) {
+                const uint32_t byte = (qw[k >> 2] >> (8 * (k & 3))) & 0xff;
+                const uint32_t high = (hw[k >> 2] >> (8 * (k & 3) + j)) & 1;
+                w[16 * v + k] = d1 * float(((byte >> shift) & 15) | (high << 4)) - m1;
+            }
+        }
+    }
+};
+
+// Q6_K: ql[128], qh[64], int8 scales[16], fp16 d. Two halves of 128 elements; in half h,
+// element l (0..31) of quarter k takes its low 4 bits from ql[64h + l + 32(k&1)] (low nibble for
+// k < 2, high for k >= 2), its top 2 bits from qh[32h + l] >> 2k, and scale scales[8h + l/16 + 2k].
+// x = d * scale * (q - 32).
+struct FormatQ6_K {
+    static constexpr uint32_t type = APR_TYPE_Q6_K;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c >> 3) * 210;
+        const int j = c & 7, h = j >> 2, k = j & 3;
+        uint8_t ql[32], qh[32];
+        load_bytes_a2<32>(b + 64 * h + 32 * (k & 1), ql);
+        load_bytes_a2<32>(b + 128 + 32 * h, qh);
+        const int8_t* scales = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * k);
+        const float d = load_half(b + 208);
+        const float d0 = d * float(scales[0]), d1 = d * float(scales[1]);
+        const int nib_shift = (k >> 1) * 4;
+#pragma unroll
+        for (int l = 0; l < 32; ++l) {
+            const int q = (((ql[l] >> nib_shift) & 15) | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+            w[l] = (l < 16 ? d0 : d1) * float(q);
+        }
+    }
+};
+
+// Calls fn(Format{}) for the format of `type`; returns false when there is none.
+template <class Fn>
+bool dispatch_weight_format(uint32_t type, Fn&& fn) {
+    switch (type) {
+        case APR_TYPE_F32: fn(FormatF32{}); return true;
+        case APR_TYPE_F16: fn(FormatF16{}); return true;
+        case APR_TYPE_BF16: fn(FormatBF16{}); return true;
+        case APR_TYPE_Q4_0: fn(FormatQ4_0{}); return true;
+        case APR_TYPE_Q4_1: fn(FormatQ4_1{}); return true;
+        case APR_TYPE_Q5_0: fn(FormatQ5_0{}); return true;
+        case APR_TYPE_Q5_1: fn(FormatQ5_1{}); return true;
+        case APR_TYPE_Q8_0: fn(FormatQ8_0{}); return true;
+        case APR_TYPE_Q4_K: fn(FormatQ4_K{}); return true;
+        case APR_TYPE_Q5_K: fn(FormatQ5_K{}); return true;
+        case APR_TYPE_Q6_K: fn(FormatQ6_K{}); return true;
+        default: return false;
+    }
+}
+
+}  // namespace apr_cuda
