@@ -50,6 +50,13 @@ std::string csv_field(const std::string& s) {
     return out + "\"";
 }
 
+// A markdown table cell: a '|' in a device text would split it.
+std::string md_cell(std::string s) {
+    for (char& c : s)
+        if (c == '|') c = '/';
+    return s;
+}
+
 std::string model_label(const ModelFootprint& m) { return m.arch + " " + params_label(m.params) + " " + m.weight_type; }
 
 // The bandwidth cell of a markdown row.
@@ -86,8 +93,8 @@ std::string render_md(const BenchReport& report) {
     out << "| --- | ---: | ---: | --- | --- | --- | ---: | --- | ---: | ---: |\n";
     for (const BenchRow& r : report.rows) {
         out << "| " << model_label(r.model) << " | " << size_label(r.model.size_bytes) << " | "
-            << params_label(r.model.params) << " | " << r.model.weight_type << " | " << r.backend << " | " << r.device
-            << " | " << r.threads << " | " << r.test << " | "
+            << params_label(r.model.params) << " | " << r.model.weight_type << " | " << md_cell(r.backend) << " | "
+            << md_cell(r.device) << " | " << r.threads << " | " << r.test << " | "
             << format("%.2f ± %.2f", r.tokens_per_s.mean, r.tokens_per_s.stddev) << " | " << bandwidth_cell(r)
             << " |\n";
     }
