@@ -23,6 +23,7 @@
 #include "options.hpp"
 #include "registry/backend_registry.hpp"
 #include "registry/plugin_discovery.hpp"
+#include "registry/plugin_library.hpp"
 
 namespace {
 
@@ -67,24 +68,15 @@ int make_model(const Options& o) {
     return 0;
 }
 
-// The backends to benchmark, by name: those asked for, else every one found in priority order.
-std::vector<std::string> backend_names(const Options& o, const BackendRegistry& registry) {
-    if (!o.backends.empty()) return o.backends;
-    std::vector<contract::Rejection> unavailable;
-    std::vector<std::string> skipped;
-    std::vector<std::string> names;
-    for (const Candidate& c : registry.order(SelectionOptions{{}, o.no_gpu}, unavailable, skipped))
-        names.push_back(c.file.name);
-    return names;
-}
-
-// One backend through load, ABI check, probe, open and the gate; nullopt (its rejection line
-// printed by the selector) when it did not pass.
-std::optional<ServingBackend> select_backend(const std::string& name, const Options& o, const BackendRegistry& registry,
-                                             const Model& model, uint32_t n_ctx, const GateFn& gate_fn) {
+// Every backend to benchmark, in turn: one selector walks the --backend list (or, without
+// one, every backend found, by priority) through load, ABI check, probe, open and the gate,
+// printing the rejection line of each that fails; asked again after a backend has been
+// benchmarked, it goes on with the next one. A single name given with --backend is the
+// forced case, whose failure says "no fallback".
+BackendSelector make_selector(const Options& o, const BackendRegistry& registry, const Model& model, uint32_t n_ctx,
+                              GateFn gate_fn) {
     const apr_session_config config{sizeof(apr_session_config), n_ctx, o.n_threads};
-    BackendSelector selector(registry, SelectionOptions{{name}, o.no_gpu}, model.view(), config, gate_fn);
-    return selector.next();
+    return BackendSelector(registry, SelectionOptions{o.backends, o.no_gpu}, model.view(), config, std::move(gate_fn));
 }
 
 unsigned threads_shown(const Options& o) {
@@ -104,15 +96,17 @@ int benchmark(const Options& o, const BackendRegistry& registry, const Model& mo
 
     BenchReport report;
     size_t served = 0;
-    for (const std::string& name : backend_names(o, registry)) {
+    BackendSelector selector = make_selector(o, registry, model, n_ctx, gate_fn);
+    while (true) {
         std::optional<ServingBackend> serving;
         try {
-            serving = select_backend(name, o, registry, model, n_ctx, gate_fn);
+            serving = selector.next();
         } catch (const std::invalid_argument& e) {  // gate settings that cannot work with this model
             return fail(e.what(), 2);
         }
-        if (!serving) continue;
+        if (!serving) break;
         ++served;
+        const std::string name = serving->session->name();
         log::get().info(contract::backend_line(name, serving->device.description, serving->gate));
         ThroughputRunner runner(*serving->session, model.view());
         for (const ThroughputTest& test : tests) {
@@ -169,16 +163,19 @@ int gate_cost(const Options& o, const BackendRegistry& registry, const Model& mo
     };
 
     size_t served = 0;
-    for (const std::string& name : backend_names(o, registry)) {
+    BackendSelector selector = make_selector(o, registry, model, n_ctx, timed);
+    while (true) {
         std::optional<ServingBackend> serving;
+        // Includes the attempts on backends rejected before this one.
         selection_start = gate_start = Clock::now();
         try {
-            serving = select_backend(name, o, registry, model, n_ctx, timed);
+            serving = selector.next();
         } catch (const std::invalid_argument& e) {
             return fail(e.what(), 2);
         }
-        if (!serving) continue;
+        if (!serving) break;
         ++served;
+        const std::string name = serving->session->name();
         const double open_s = std::chrono::duration<double>(gate_start - selection_start).count();
         log::get().info(contract::backend_line(name, serving->device.description, serving->gate));
         double step_s = 0;
