@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "bench/bench_table.hpp"
-#include "bench/gate_policy.hpp"
+#include "gate/gate_policy.hpp"
 #include "bench/host_bandwidth.hpp"
 #include "bench/model_footprint.hpp"
 #include "bench/throughput.hpp"

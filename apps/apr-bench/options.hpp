@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bench/bench_table.hpp"
-#include "bench/gate_policy.hpp"
+#include "gate/gate_policy.hpp"
 
 namespace apr::bench {
 

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "contract/parity_contract.hpp"
+#include "gate/gate_policy.hpp"
 #include "gate/parity_cache.hpp"
 #include "gate/parity_gate.hpp"
 #include "generation/generator.hpp"
@@ -46,32 +47,15 @@ uint32_t context_length(const Options& o, size_t prompt_tokens) {
     return static_cast<uint32_t>(std::max<size_t>(need, 16));
 }
 
-GateSettings gate_settings(const Options& o) {
-    GateSettings s;
-    s.positions = o.parity_positions;
-    s.criteria.min_cosine = o.parity_threshold;
-    s.timeout_s = o.gate_timeout_s;
-    s.reference_threads = o.n_threads;
-    return s;
-}
-
-// The gate as the registry calls it: skipped loudly, answered from the cache, or run.
-GateFn make_gate_fn(const Options& o, const Model& model, std::unique_ptr<ParityGate>& gate, ParityCache& cache) {
-    return [&o, &model, &gate, &cache](BackendSession& session,
-                                       const apr_device_info& device) -> std::optional<contract::GateSummary> {
-        if (o.skip_parity_gate) {
-            log::get().info(contract::gate_skipped_line(session.name()));
-            return std::nullopt;
-        }
-        const GateSettings settings = gate_settings(o);
-        const ParityCacheKey key = make_parity_cache_key(session.library().path(), device, model.identity(), settings);
-        if (!o.no_parity_cache)
-            if (auto cached = cache.lookup(key)) return cached;
-        if (!gate) gate = std::make_unique<ParityGate>(model.view(), settings);
-        contract::GateSummary summary = gate->run(session);
-        if (!o.no_parity_cache) cache.store(key, summary);
-        return summary;
-    };
+GatePolicy gate_policy(const Options& o) {
+    GatePolicy policy;
+    policy.skip = o.skip_parity_gate;
+    policy.use_cache = !o.no_parity_cache;
+    policy.settings.positions = o.parity_positions;
+    policy.settings.criteria.min_cosine = o.parity_threshold;
+    policy.settings.timeout_s = o.gate_timeout_s;
+    policy.settings.reference_threads = o.n_threads;
+    return policy;
 }
 
 void print_backend_line(const ServingBackend& serving) {
@@ -91,7 +75,8 @@ int list_backends(const Options& o, const BackendRegistry& registry) {
         }
         std::unique_ptr<ParityGate> gate;
         ParityCache cache(ParityCache::default_dir());
-        GateFn gate_fn = make_gate_fn(o, *model, gate, cache);
+        const GatePolicy policy = gate_policy(o);
+        GateFn gate_fn = make_gate_fn(policy, *model, gate, cache);
         apr_session_config config{sizeof(apr_session_config), std::max<uint32_t>(o.parity_positions, 16), o.n_threads};
         entries = build_backend_report(registry, selection,
                                        [&](PluginLibrary& library, const apr_device_info& device)
@@ -204,8 +189,9 @@ int main(int argc, char** argv) {
     std::unique_ptr<ParityGate> gate;
     ParityCache cache(ParityCache::default_dir());
     apr_session_config config{sizeof(apr_session_config), n_ctx, o.n_threads};
+    const GatePolicy policy = gate_policy(o);
     BackendSelector selector(registry, SelectionOptions{o.backends, o.no_gpu}, view, config,
-                             make_gate_fn(o, *model, gate, cache));
+                             make_gate_fn(policy, *model, gate, cache));
     std::optional<ServingBackend> serving;
     try {
         serving = selector.next();

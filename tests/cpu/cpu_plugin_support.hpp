@@ -168,11 +168,18 @@ inline void compare_row(const float* ours, const float* expected, size_t n, Tole
     CAPTURE(cosine, diff, e1, e2, o1, o2, margin);
     CHECK(cosine >= tol.min_cosine);
     CHECK(diff <= tol.max_abs_diff);
-    if (margin >= 0.01) {
+    // Top-1: equal where the expected top-2 margin is >= 0.01, else within the near-tie. Where the
+    // two sides differ by `diff` somewhere, a margin below 2 * diff is a near-tie too: on the
+    // synthetic models (tiny residual stream, RMSNorm amplifying it) an activation rounding that
+    // flips between two correct forwards moves logits by ~1e-2 (oracle README, "Numerics"), and
+    // three or more logits can sit that close. Against llama.cpp diff is ~1e-7 and this is the
+    // plain 0.01 rule.
+    const double tie = std::max(0.01, 2.0 * diff);
+    if (margin >= tie) {
         CHECK(o1 == e1);
     } else {
-        CHECK((o1 == e1 || o1 == e2));
-        CHECK((e1 == o1 || e1 == o2));
+        CHECK(double(expected[e1]) - expected[o1] <= tie);
+        CHECK(double(ours[o1]) - ours[e1] <= tie);
     }
     agg.worst_cosine = std::min(agg.worst_cosine, cosine);
     agg.max_abs_diff = std::max(agg.max_abs_diff, diff);

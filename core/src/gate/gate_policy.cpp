@@ -1,4 +1,4 @@
-#include "bench/gate_policy.hpp"
+#include "gate/gate_policy.hpp"
 
 #include <chrono>
 

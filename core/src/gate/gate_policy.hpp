@@ -1,7 +1,6 @@
 // How a command line wants the parity gate run, and the GateFn that the registry's
 // BackendSelector calls with it: skipped loudly (--skip-parity-gate), answered from the parity
-// cache, or run. apr-run and apr-bench share it so both treat the gate the same way
-// (apr-run's own make_gate_fn/gate_settings could be replaced by this).
+// cache, or run. apr-run, apr-bench and apr-plugin-check share it, so all treat the gate alike.
 #pragma once
 
 #include <memory>
