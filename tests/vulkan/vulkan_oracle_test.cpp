@@ -1,11 +1,14 @@
 // The Vulkan plugin against llama.cpp's logits for the oracle models (../shared/testdata/oracle):
-// the 12 oracle tokens as one prefill with all logits, compared at every position.
+// the 12 oracle tokens as one prefill with all logits, compared at every position: cosine, max
+// abs difference, and top-1 (equal wherever llama.cpp's top-1/top-2 margin is >= 0.01, else
+// each top-1 among the other's top two).
 #include <catch2/catch.hpp>
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
 #include <fstream>
+#include <utility>
 #include <iomanip>
 #include <iostream>
 
@@ -22,6 +25,21 @@ std::vector<int32_t> oracle_tokens(const std::filesystem::path& json_path) {
     std::vector<int32_t> tokens;
     for (const auto& item : json.get_child("tokens")) tokens.push_back(item.second.get_value<int32_t>());
     return tokens;
+}
+
+// The indices of the largest and second largest logits.
+std::pair<size_t, size_t> top2(const float* row, size_t n) {
+    size_t a = 0, b = 1;
+    if (row[b] > row[a]) std::swap(a, b);
+    for (size_t i = 2; i < n; ++i) {
+        if (row[i] > row[a]) {
+            b = a;
+            a = i;
+        } else if (row[i] > row[b]) {
+            b = i;
+        }
+    }
+    return {a, b};
 }
 
 std::vector<float> read_floats(const std::filesystem::path& path) {
@@ -55,17 +73,31 @@ void check_oracle(const std::string& name, double min_cosine, double max_abs) {
             APR_OK);
 
     double worst_cos = 1.0, worst_diff = 0.0;
+    size_t argmax_equal = 0;
     for (size_t p = 0; p < tokens.size(); ++p) {
-        auto d = apr::test::compare_rows(&logits[p * n_vocab], &expected[p * n_vocab], n_vocab);
-        CAPTURE(name, p, d.cosine, d.max_abs);
+        const float* ours = &logits[p * n_vocab];
+        const float* theirs = &expected[p * n_vocab];
+        auto d = apr::test::compare_rows(ours, theirs, n_vocab);
+        const auto [e1, e2] = top2(theirs, n_vocab);
+        const auto [o1, o2] = top2(ours, n_vocab);
+        const double margin = double(theirs[e1]) - theirs[e2];
+        CAPTURE(name, p, d.cosine, d.max_abs, e1, e2, o1, o2, margin);
         CHECK(d.finite);
         CHECK(d.cosine >= min_cosine);
         CHECK(d.max_abs <= max_abs);
+        if (margin >= 0.01) {
+            CHECK(o1 == e1);
+        } else {
+            CHECK((o1 == e1 || o1 == e2));
+            CHECK((e1 == o1 || e1 == o2));
+        }
+        argmax_equal += o1 == e1 ? 1 : 0;
         worst_cos = std::min(worst_cos, d.cosine);
         worst_diff = std::max(worst_diff, d.max_abs);
     }
     std::cout << "[vulkan] " << name << " vs llama.cpp: worst cosine " << std::setprecision(8) << worst_cos
-              << ", max |diff| " << std::setprecision(3) << worst_diff << std::endl;
+              << ", max |diff| " << std::setprecision(3) << worst_diff << ", argmax equal " << argmax_equal << "/"
+              << tokens.size() << std::endl;
 }
 
 }  // namespace

@@ -19,6 +19,10 @@ struct WeightFormat {
     const char* shader;       // variant suffix, "q4_k"
     uint32_t block_elements;  // the shaders' block: 4 for float types, else ggml's block size
     uint32_t block_bytes;
+    // The shader (round_activation.comp variant) rounding activations to the format llama.cpp's
+    // CPU backend multiplies this type with ("round_q8_k"); null for F32, whose products take
+    // the activation as it is.
+    const char* activation_rounding;
 };
 // Null when the backend cannot decode `type`.
 const WeightFormat* weight_format(uint32_t type);

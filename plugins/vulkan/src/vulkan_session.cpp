@@ -29,6 +29,10 @@ struct GetRowsParams {
     uint64_t w, ids, y;
     uint32_t ne0, n_tokens;
 };
+struct RoundParams {
+    uint64_t x, up, y;
+    uint32_t n, n_rows, flags;
+};
 struct RmsNormParams {
     uint64_t x, y, weight;
     uint32_t n, n_rows;
@@ -68,6 +72,14 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
     }
+    const uint64_t widest = std::max({E, Q, F});
+    auto needs_rounding = [&](const DeviceTensor& t) {
+        if (t.format->activation_rounding && !rounded_.count(t.format->activation_rounding))
+            rounded_.emplace(t.format->activation_rounding, dev(chunk_ * widest));
+    };
+    needs_rounding(model_.output());
+    for (const auto& l : model_.layers())
+        for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) needs_rounding(*t);
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
 
@@ -101,6 +113,7 @@ void Session::create_pipelines() {
         ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader, true));
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
+    for (const auto& [shader, buffer] : rounded_) ctx_.pipeline(shader);
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
@@ -144,6 +157,23 @@ void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddres
         dispatch(cmd, std::string("mul_mm_") + w.format->shader, &p, sizeof p, gx, gy, ceil_div(n_tokens, kMatMatTokens));
 }
 
+void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
+                               uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers) {
+    std::vector<const char*> done;
+    for (const DeviceTensor* w : consumers) {
+        const char* shader = w->format->activation_rounding;
+        if (!shader || std::find(done.begin(), done.end(), shader) != done.end()) continue;
+        done.push_back(shader);
+        RoundParams p{x, swiglu_up, rounded_.at(shader).address(), n, n_tokens, swiglu_up != 0 ? 4u : 0u};
+        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1);
+    }
+    if (!done.empty()) barrier(cmd);
+}
+
+VkDeviceAddress Session::input_for(const DeviceTensor& w, VkDeviceAddress x) const {
+    return w.format->activation_rounding ? rounded_.at(w.format->activation_rounding).address() : x;
+}
+
 void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
                        uint32_t rows) {
     RmsNormParams p{x, y, weight.address, n, rows, view_.rms_norm_eps};
@@ -177,9 +207,10 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
         rms_norm(cmd, x_.address(), h_.address(), w.attn_norm, E, T);
         barrier(cmd);
-        mul_mat(cmd, w.wq, h_.address(), q_.address(), T, &w.bq, false);
-        mul_mat(cmd, w.wk, h_.address(), k_at, T, &w.bk, false);
-        mul_mat(cmd, w.wv, h_.address(), v_at, T, &w.bv, false);
+        round_activation(cmd, h_.address(), 0, E, T, {&w.wq, &w.wk, &w.wv});
+        mul_mat(cmd, w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false);
+        mul_mat(cmd, w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false);
+        mul_mat(cmd, w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
         barrier(cmd);
         if (w.q_norm.present()) {
             rms_norm(cmd, q_.address(), q_.address(), w.q_norm, view_.head_dim, T * view_.n_head);
@@ -191,24 +222,30 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         barrier(cmd);
         attention(cmd, l, T, pos);
         barrier(cmd);
-        mul_mat(cmd, w.wo, att_.address(), x_.address(), T, nullptr, true);
+        round_activation(cmd, att_.address(), 0, Q, T, {&w.wo});
+        mul_mat(cmd, w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
         barrier(cmd);
         rms_norm(cmd, x_.address(), h_.address(), w.ffn_norm, E, T);
         barrier(cmd);
-        mul_mat(cmd, w.gate, h_.address(), g_.address(), T, nullptr, false);
-        mul_mat(cmd, w.up, h_.address(), u_.address(), T, nullptr, false);
+        round_activation(cmd, h_.address(), 0, E, T, {&w.gate, &w.up});
+        mul_mat(cmd, w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
+        mul_mat(cmd, w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
         barrier(cmd);
-        mul_mat(cmd, w.down, g_.address(), x_.address(), T, nullptr, true, u_.address());  // input silu(g) * u
+        // The down projection's input is silu(g) * u: computed by the rounding pass, or (F32
+        // weights, no rounding) by the product itself as it reads g.
+        round_activation(cmd, g_.address(), u_.address(), view_.n_ff, T, {&w.down});
+        const bool gate_fused = w.down.format->activation_rounding == nullptr;
+        mul_mat(cmd, w.down, input_for(w.down, g_.address()), x_.address(), T, nullptr, true,
+                gate_fused ? u_.address() : 0);
         barrier(cmd);
     }
-    if (logits_all) {
-        rms_norm(cmd, x_.address(), h_.address(), model_.output_norm(), E, T);
+    if (logits_all || logits_last) {
+        const uint32_t rows = logits_all ? T : 1;
+        const VkDeviceAddress last = x_.address() + (logits_all ? 0 : uint64_t(T - 1) * E * 4);
+        rms_norm(cmd, last, h_.address(), model_.output_norm(), E, rows);
         barrier(cmd);
-        mul_mat(cmd, model_.output(), h_.address(), logits_.address(), T, nullptr, false);
-    } else if (logits_last) {
-        rms_norm(cmd, x_.address() + uint64_t(T - 1) * E * 4, h_.address(), model_.output_norm(), E, 1);
-        barrier(cmd);
-        mul_mat(cmd, model_.output(), h_.address(), logits_.address(), 1, nullptr, false);
+        round_activation(cmd, h_.address(), 0, E, rows, {&model_.output()});
+        mul_mat(cmd, model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
     }
     ctx_.submit();
 }

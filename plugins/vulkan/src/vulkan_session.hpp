@@ -6,6 +6,8 @@
 #include <apr/backend.h>
 
 #include <cstdint>
+#include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,14 @@ private:
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
     void mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y, uint32_t n_tokens,
                  const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
+    // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
+    // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
+    // into that format's scratch buffer, then places a barrier if anything was dispatched.
+    void round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
+                          uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers);
+    // Where a product with w reads the activation x from: round_activation's copy, or x itself
+    // when w's products take activations unrounded (F32).
+    VkDeviceAddress input_for(const DeviceTensor& w, VkDeviceAddress x) const;
     void rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
                   uint32_t rows);
     void rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
@@ -49,6 +59,8 @@ private:
 
     Buffer x_, h_, q_, att_, g_, u_, scores_, rope_table_;
     std::vector<Buffer> k_cache_, v_cache_;  // per layer [n_ctx][n_head_kv * head_dim] f32
+    // Per activation-rounding shader ("round_q8_k"): the rounded activation, [chunk][widest row].
+    std::map<std::string, Buffer> rounded_;
     Buffer ids_;     // host-visible [chunk] int32
     Buffer logits_;  // host-visible [chunk][n_vocab] f32
 };
