@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
         ("embd-type", po::value(&embd_type), "type of token_embd.weight (default: --type)")
         ("tied", "no output.weight: the output reuses token_embd")
         ("llama3-rope-freqs", "add rope_freqs.weight with Llama 3's frequency divisors")
+        ("width-scaled-init", po::value<bool>(), "matrices with std 0.02*sqrt(256/row length) (default: on for 1b and 7b)")
         ("rope-freq-base", po::value(&s_base), "RoPE base (default 10000)")
         ("seed", po::value(&s_seed), "PRNG seed (default 1)")
         ("threads", po::value(&s_threads), "writer threads (default: up to 8); the file does not depend on it")
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
     if (!embd_type.empty()) spec.embd_type = parse_type("--embd-type", embd_type);
     spec.tied_embeddings = vm.count("tied") > 0;
     spec.llama3_rope_freqs = vm.count("llama3-rope-freqs") > 0;
+    if (vm.count("width-scaled-init")) spec.width_scaled_init = vm["width-scaled-init"].as<bool>();
     if (vm.count("seed")) spec.seed = number("--seed", s_seed, UINT64_MAX);
     if (vm.count("threads")) threads = unsigned(number("--threads", s_threads, 256));
     if (vm.count("rope-freq-base")) {

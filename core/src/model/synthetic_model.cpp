@@ -166,10 +166,12 @@ SyntheticModelSpec synthetic_preset(const std::string& shape) {
     if (shape == "tiny") return s;
     if (shape == "1b") {
         s.n_vocab = 32000, s.n_embd = 2048, s.n_layer = 16, s.n_head = 16, s.n_head_kv = 4, s.n_ff = 8192, s.n_ctx = 2048;
+        s.width_scaled_init = true;
         return s;
     }
     if (shape == "7b") {
         s.n_vocab = 32000, s.n_embd = 4096, s.n_layer = 32, s.n_head = 32, s.n_head_kv = 32, s.n_ff = 11008, s.n_ctx = 4096;
+        s.width_scaled_init = true;
         return s;
     }
     throw SyntheticSpecError("shape", "unknown shape '" + shape + "' (expected tiny, 1b or 7b)");
@@ -258,7 +260,8 @@ void write_synthetic_model(const std::string& path, const SyntheticModelSpec& s,
         });
     };
     auto matrix = [&](const std::string& name, uint32_t type, uint64_t cols, uint64_t rows) {
-        random(name, type, {cols, rows}, 0.02f, 0.0f);
+        const float std = s.width_scaled_init ? 0.02f * std::sqrt(256.0f / float(cols)) : 0.02f;
+        random(name, type, {cols, rows}, std, 0.0f);
     };
     auto norm = [&](const std::string& name, uint64_t n) { random(name, APR_TYPE_F32, {n}, 0.1f, 1.0f); };
     auto bias = [&](const std::string& name, uint64_t n) { random(name, APR_TYPE_F32, {n}, 0.02f, 0.0f); };

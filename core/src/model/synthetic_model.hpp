@@ -26,6 +26,13 @@ struct SyntheticModelSpec {
     float rope_freq_base = 10000;
     uint64_t seed = 1;
     bool llama3_rope_freqs = false;       // add rope_freqs.weight with Llama 3's frequency divisors
+    // Every matrix drawn with std 0.02 * sqrt(256 / row length) instead of 0.02: the gain the
+    // oracle-shaped tiny models have (n_embd 256), at any width. With a fixed 0.02, a wide model
+    // (n_embd 4096: a gain of 1.3 per matrix, 2.1 for ffn_down) is chaotic — a one-ulp
+    // difference in any activation grows to whole-logit differences by the output, which no
+    // trained model does and which would make any two correct backends disagree. The 1b and 7b
+    // presets use it; tiny (the oracle set's own distribution) does not.
+    bool width_scaled_init = false;
 };
 
 // A spec that cannot be written: `field` names the SyntheticModelSpec member ("n_embd",
