@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "isolation/isolated_gate.hpp"
 #include "log/log.hpp"
 
 namespace apr {
@@ -36,7 +37,8 @@ BackendRegistry::BackendRegistry(std::vector<PluginFile> files) : files_(std::mo
         if (f.shadowed) continue;
         Candidate c;
         c.file = f;
-        c.peek = peek_descriptor(f.path, c.peek_error);
+        if (f.refused.empty()) c.peek = peek_descriptor(f.path, c.peek_error);  // a refused file is not even read
+        else c.peek_error = f.refused;
         winners_.push_back(std::move(c));
     }
 }
@@ -79,7 +81,7 @@ std::vector<Candidate> BackendRegistry::order(const SelectionOptions& options, s
 
 BackendSelector::BackendSelector(const BackendRegistry& registry, const SelectionOptions& options,
                                  const apr_model_view& model, const apr_session_config& config, GateFn gate)
-    : model_(model), config_(config), gate_(std::move(gate)) {
+    : model_(model), config_(config), gate_(std::move(gate)), isolate_gate_(options.isolate_gate) {
     std::vector<std::string> skipped;
     queue_ = registry.order(options, pending_, skipped);
     forced_single_ = options.backends.size() == 1;
@@ -101,11 +103,22 @@ std::optional<ServingBackend> BackendSelector::next() {
         const Candidate& candidate = queue_[next_index_++];
         ServingBackend serving;
         try {
+            if (!candidate.file.refused.empty())
+                throw RejectionError(Rejection{candidate.file.name, Stage::load, candidate.file.refused});
+            std::optional<IsolatedPass> isolated;
+            if (isolate_gate_) {
+                IsolatedOutcome outcome =
+                    run_isolated_gate(candidate.file, model_, config_, gate_, isolation_limits_from_env());
+                if (auto* rejected = std::get_if<Rejection>(&outcome)) throw RejectionError(*rejected);
+                isolated = std::get<IsolatedPass>(outcome);
+            }
             auto library = PluginLibrary::load(candidate.file);
             serving.device = library->probe();
             log::get().debug("{}: probe found {} ({})", library->name(), serving.device.description, serving.device.driver);
             serving.session = library->open(model_, config_);
-            serving.gate = gate_ ? gate_(*serving.session, serving.device) : std::nullopt;
+            // Isolated, the child's gate already passed this plugin on this model: trusted.
+            if (isolated) serving.gate = isolated->gate;
+            else serving.gate = gate_ ? gate_(*serving.session, serving.device) : std::nullopt;
             return serving;
         } catch (const RejectionError& e) {
             if (e.abandon_session) (void)serving.session.release();  // still running: never close or unload it
