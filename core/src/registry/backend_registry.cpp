@@ -1,6 +1,7 @@
 #include "registry/backend_registry.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 
 #include "isolation/isolated_gate.hpp"
@@ -88,6 +89,20 @@ BackendSelector::BackendSelector(const BackendRegistry& registry, const Selectio
     for (const auto& name : skipped) log::get().debug("{}: not loaded (--no-gpu keeps CPU backends only)", name);
 }
 
+namespace {
+
+// Sessions whose plugin never returned from a call: they may be neither closed nor unloaded
+// (the stuck thread still runs in them), so they are kept here for the life of the process,
+// deliberately, instead of being leaked anonymously (LeakSanitizer sees them as reachable).
+void abandon(std::unique_ptr<BackendSession> session) {
+    static std::mutex guard;
+    static std::vector<std::unique_ptr<BackendSession>>* abandoned = new std::vector<std::unique_ptr<BackendSession>>();
+    std::lock_guard lock(guard);
+    abandoned->push_back(std::move(session));  // never destroyed: the vector itself is never freed
+}
+
+}  // namespace
+
 void BackendSelector::record(const Rejection& rejection) {
     rejections_.push_back(rejection);
     log::get().info(forced_single_ ? contract::forced_rejection_line(rejection) : contract::rejection_line(rejection));
@@ -121,7 +136,7 @@ std::optional<ServingBackend> BackendSelector::next() {
             else serving.gate = gate_ ? gate_(*serving.session, serving.device) : std::nullopt;
             return serving;
         } catch (const RejectionError& e) {
-            if (e.abandon_session) (void)serving.session.release();  // still running: never close or unload it
+            if (e.abandon_session) abandon(std::move(serving.session));
             record(e.rejection);
         }
         if (forced_single_) return std::nullopt;
