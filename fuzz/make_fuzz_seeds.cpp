@@ -60,6 +60,12 @@ void write_model_seeds(const fs::path& dir) {
         write_bytes(dir / ("vocab-" + v.name + ".gguf"), v.gguf.data(), v.gguf.size());
 }
 
+// The whole literal, NULs included.
+template <size_t N>
+std::string with_nuls(const char (&literal)[N]) {
+    return std::string(literal, N - 1);
+}
+
 void write_text_seeds(const fs::path& dir) {
     const std::vector<std::string> texts = {
         "Hello world",
@@ -69,8 +75,8 @@ void write_text_seeds(const fs::path& dir) {
         "numbers 1234567 3.14159 and punctuation !?;:'\"()[]{}",
         "contractions: I'm, you're, they'll, it's, we've, DON'T",
         "\xC3\xA9t\xC3\xA9 na\xC3\xAFve \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E \xF0\x9F\x98\x80 emoji",
-        std::string("bad utf8 \xC3\x28 \xF0\x28\x8C\xBC \xFF\xFE", 22),
-        std::string("nul\0inside", 10),
+        with_nuls("bad utf8 \xC3\x28 \xF0\x28\x8C\xBC \xFF\xFE"),
+        with_nuls("nul\0inside"),
     };
     int n = 0;
     for (const auto& text : texts) {
