@@ -174,3 +174,19 @@ TEST_CASE("a plugin that aborts during generation kills apr-run, isolated or not
         CHECK(r.exit_code == 128 + 6);
     }
 }
+
+TEST_CASE("a plugin that hangs during generation hangs apr-run (no in-process step timeout): killed from outside",
+          "[reliability][isolation]") {
+    // Stated, not solved: the generation loop waits on the plugin's step; only an outside
+    // watchdog (here run_process's timeout) ends it. The gate passed first, so the backend served.
+    std::vector<std::string> argv = {(apr::test::bin_dir() / "apr-run").string(),
+                                     "-m", apr::test::tiny_model().string(), "-p", "The quick brown fox", "-n", "12",
+                                     "--temp", "0", "--parity-positions", "4",
+                                     "--plugin-dir", (apr::test::fixture_dir() / "hang_step").string(),
+                                     "--backend", "hang_step,cpu", "--isolate-gate"};
+    auto r = run_process(argv, env_for("crash_hang_step"), 5);
+    INFO(r.err);
+    CHECK(has_line_starting(r.err, "Backend: hang_step ("));
+    CHECK(r.exit_code == 128 + 9);
+    CHECK_THAT(r.err, Catch::Contains("[run_process: killed after 5 s]"));
+}
