@@ -15,6 +15,7 @@
 #include "gate/parity_gate.hpp"
 #include "generation/generator.hpp"
 #include "install/install_layout.hpp"
+#include "isolation/mapped_file_guard.hpp"
 #include "log/log.hpp"
 #include "model/gguf_file.hpp"
 #include "model/model.hpp"
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<Tokenizer> tokenizer;
     try {
         model = Model::load(model_path_of(o));
+        guard_mapped_file(model->file().bytes(), model->file().path());  // shrinking file: an error, not "Bus error"
         if (!o.tokens) tokenizer = Tokenizer::from_gguf(model->file());
     } catch (const std::exception& e) {
         return fail(e.what());
@@ -190,7 +192,7 @@ int main(int argc, char** argv) {
     ParityCache cache(ParityCache::default_dir());
     apr_session_config config{sizeof(apr_session_config), n_ctx, o.n_threads};
     const GatePolicy policy = gate_policy(o);
-    BackendSelector selector(registry, SelectionOptions{o.backends, o.no_gpu}, view, config,
+    BackendSelector selector(registry, SelectionOptions{o.backends, o.no_gpu, o.isolate_gate}, view, config,
                              make_gate_fn(policy, *model, gate, cache));
     std::optional<ServingBackend> serving;
     try {

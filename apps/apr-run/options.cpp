@@ -85,6 +85,7 @@ Options parse_options(int argc, const char* const* argv) {
     po::options_description gate("Parity gate (apr-cpu-vs-gpu-output-parity-v1)");
     gate.add_options()
         ("skip-parity-gate", po::bool_switch(&o.skip_parity_gate), "serve without the gate (always announced; env APR_SKIP_PARITY_GATE=1)")
+        ("isolate-gate", po::bool_switch(&o.isolate_gate), "probe, open and gate each backend in a child process first, so that one that crashes or hangs there is rejected (env APR_ISOLATE_GATE=1)")
         ("parity-threshold", po::value<double>(&o.parity_threshold)->default_value(0.99, "0.99"), "minimum cosine similarity per position")
         ("parity-positions", po::value<int32_t>(&positions)->default_value(11), "positions the gate compares (prefill + decode steps)")
         ("gate-timeout", po::value<double>(&o.gate_timeout_s)->default_value(120.0, "120"), "seconds a backend may take for the gate")
@@ -138,6 +139,7 @@ Options parse_options(int argc, const char* const* argv) {
         }
     }
     if (const char* env = std::getenv("APR_SKIP_PARITY_GATE"); env && std::string(env) == "1") o.skip_parity_gate = true;
+    if (const char* env = std::getenv("APR_ISOLATE_GATE"); env && *env && std::string(env) != "0") o.isolate_gate = true;
     if (!token_list.empty()) o.tokens = parse_token_list(token_list);
     if (o.dump_logits && !o.tokens) throw OptionsError("--dump-logits: needs --tokens");
     if (o.tokens && !o.dump_logits) throw OptionsError("--tokens: needs --dump-logits");

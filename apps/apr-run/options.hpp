@@ -51,6 +51,7 @@ struct Options {
 
     // the parity gate
     bool skip_parity_gate = false;               // or APR_SKIP_PARITY_GATE=1
+    bool isolate_gate = false;                   // or APR_ISOLATE_GATE=1: probe/open/gate in a child process
     double parity_threshold = 0.99;
     uint32_t parity_positions = 11;
     double gate_timeout_s = 120.0;

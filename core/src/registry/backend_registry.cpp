@@ -1,8 +1,10 @@
 #include "registry/backend_registry.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 
+#include "isolation/isolated_gate.hpp"
 #include "log/log.hpp"
 
 namespace apr {
@@ -36,7 +38,8 @@ BackendRegistry::BackendRegistry(std::vector<PluginFile> files) : files_(std::mo
         if (f.shadowed) continue;
         Candidate c;
         c.file = f;
-        c.peek = peek_descriptor(f.path, c.peek_error);
+        if (f.refused.empty()) c.peek = peek_descriptor(f.path, c.peek_error);  // a refused file is not even read
+        else c.peek_error = f.refused;
         winners_.push_back(std::move(c));
     }
 }
@@ -79,12 +82,26 @@ std::vector<Candidate> BackendRegistry::order(const SelectionOptions& options, s
 
 BackendSelector::BackendSelector(const BackendRegistry& registry, const SelectionOptions& options,
                                  const apr_model_view& model, const apr_session_config& config, GateFn gate)
-    : model_(model), config_(config), gate_(std::move(gate)) {
+    : model_(model), config_(config), gate_(std::move(gate)), isolate_gate_(options.isolate_gate) {
     std::vector<std::string> skipped;
     queue_ = registry.order(options, pending_, skipped);
     forced_single_ = options.backends.size() == 1;
     for (const auto& name : skipped) log::get().debug("{}: not loaded (--no-gpu keeps CPU backends only)", name);
 }
+
+namespace {
+
+// Sessions whose plugin never returned from a call: they may be neither closed nor unloaded
+// (the stuck thread still runs in them), so they are kept here for the life of the process,
+// deliberately, instead of being leaked anonymously (LeakSanitizer sees them as reachable).
+void abandon(std::unique_ptr<BackendSession> session) {
+    static std::mutex guard;
+    static std::vector<std::unique_ptr<BackendSession>>* abandoned = new std::vector<std::unique_ptr<BackendSession>>();
+    std::lock_guard lock(guard);
+    abandoned->push_back(std::move(session));  // never destroyed: the vector itself is never freed
+}
+
+}  // namespace
 
 void BackendSelector::record(const Rejection& rejection) {
     rejections_.push_back(rejection);
@@ -101,14 +118,25 @@ std::optional<ServingBackend> BackendSelector::next() {
         const Candidate& candidate = queue_[next_index_++];
         ServingBackend serving;
         try {
+            if (!candidate.file.refused.empty())
+                throw RejectionError(Rejection{candidate.file.name, Stage::load, candidate.file.refused});
+            std::optional<IsolatedPass> isolated;
+            if (isolate_gate_) {
+                IsolatedOutcome outcome =
+                    run_isolated_gate(candidate.file, model_, config_, gate_, isolation_limits_from_env());
+                if (auto* rejected = std::get_if<Rejection>(&outcome)) throw RejectionError(*rejected);
+                isolated = std::get<IsolatedPass>(outcome);
+            }
             auto library = PluginLibrary::load(candidate.file);
             serving.device = library->probe();
             log::get().debug("{}: probe found {} ({})", library->name(), serving.device.description, serving.device.driver);
             serving.session = library->open(model_, config_);
-            serving.gate = gate_ ? gate_(*serving.session, serving.device) : std::nullopt;
+            // Isolated, the child's gate already passed this plugin on this model: trusted.
+            if (isolated) serving.gate = isolated->gate;
+            else serving.gate = gate_ ? gate_(*serving.session, serving.device) : std::nullopt;
             return serving;
         } catch (const RejectionError& e) {
-            if (e.abandon_session) (void)serving.session.release();  // still running: never close or unload it
+            if (e.abandon_session) abandon(std::move(serving.session));
             record(e.rejection);
         }
         if (forced_single_) return std::nullopt;

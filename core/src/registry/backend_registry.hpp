@@ -22,6 +22,9 @@ namespace apr {
 struct SelectionOptions {
     std::vector<std::string> backends;  // --backend a,b,c or APR_BACKEND; empty = by priority
     bool no_gpu = false;                // --no-gpu: CPU backends only, GPU files never loaded
+    // --isolate-gate / APR_ISOLATE_GATE=1: load, probe, open and gate each candidate in a child
+    // process first (isolation/isolated_gate.hpp); a crash or hang there is a rejection.
+    bool isolate_gate = false;
 };
 
 // Parses "a,b,c" (spaces allowed around names). Throws std::invalid_argument on an empty name.
@@ -95,6 +98,7 @@ private:
     std::vector<contract::Rejection> pending_;  // unavailable names, reported on the first next()
     std::vector<contract::Rejection> rejections_;
     bool forced_single_ = false;
+    bool isolate_gate_ = false;
 };
 
 }  // namespace apr

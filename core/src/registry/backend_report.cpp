@@ -37,6 +37,8 @@ std::vector<BackendReportEntry> build_backend_report(const BackendRegistry& regi
             continue;
         }
         try {
+            // A file another user could have planted is never loaded, not even to describe it.
+            if (!file.refused.empty()) throw RejectionError(contract::Rejection{file.name, contract::Stage::load, file.refused});
             auto library = PluginLibrary::load(file);
             const apr_backend_desc& d = library->descriptor();
             e.plugin_version = d.plugin_version;

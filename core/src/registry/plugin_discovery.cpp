@@ -6,6 +6,10 @@
 #include <map>
 #include <system_error>
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "install/install_layout.hpp"
 #include "log/log.hpp"
 
@@ -27,6 +31,21 @@ std::optional<std::string> backend_name_from_filename(const std::string& filenam
     for (char c : name)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return std::nullopt;
     return name;
+}
+
+std::string plugin_permission_problem(const fs::path& file) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) return "";  // gone: loading it reports the error
+    const std::string refusing = "refusing " + file.string() + ": ";
+    if (st.st_mode & S_IWOTH) return refusing + fmt::format("writable by other users (mode {:04o})", st.st_mode & 07777);
+    if (st.st_uid != 0 && st.st_uid != ::geteuid())
+        return refusing + fmt::format("owned by uid {}, neither root nor the current user (uid {})", st.st_uid, ::geteuid());
+    const fs::path folder = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    struct stat dir {};
+    if (::stat(folder.c_str(), &dir) == 0 && (dir.st_mode & S_IWOTH) && !(dir.st_mode & S_ISVTX))
+        return refusing + fmt::format("its folder {} is writable by other users without the sticky bit (mode {:04o})",
+                                      folder.string(), dir.st_mode & 07777);
+    return "";
 }
 
 PluginSearchPath default_search_path(const std::vector<fs::path>& plugin_dirs) {
@@ -68,7 +87,9 @@ std::vector<PluginFile> discover_plugins(const PluginSearchPath& search) {
             if (!name) continue;
             std::error_code fec;
             if (!entry.is_regular_file(fec)) continue;
-            here.push_back(PluginFile{fs::absolute(entry.path()).lexically_normal(), *name, origin, false, {}});
+            PluginFile file{fs::absolute(entry.path()).lexically_normal(), *name, origin, false, {}, {}};
+            file.refused = plugin_permission_problem(file.path);
+            here.push_back(std::move(file));
         }
         std::sort(here.begin(), here.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
         for (auto& file : here) {

@@ -22,7 +22,19 @@ struct PluginFile {
     std::string origin;      // "--plugin-dir", "APR_PLUGIN_PATH" or "install"
     bool shadowed = false;   // an earlier file has the same name
     std::filesystem::path shadowed_by;
+    // Non-empty when the file may not be loaded because someone other than root or this user
+    // could have replaced it (plugin_permission_problem); it is then a `load` rejection.
+    std::string refused;
 };
+
+// Why loading `file` would run code that another user could have planted, or "" when it is
+// safe. As sudo and the Vulkan loader do: refused are a file writable by other users (o+w), a
+// file owned by neither root nor the current user, and a file whose folder is writable by
+// other users without the sticky bit (anyone could swap the file). Group-writable files are
+// accepted (a shared install group is a legitimate setup). Only the file and its own folder
+// are checked, not every ancestor: those are what a file search trusts directly.
+// e.g. "refusing /x/libapr_backend_y.so: writable by other users (mode 0666)"
+std::string plugin_permission_problem(const std::filesystem::path& file);
 
 // The search path of this process: the given --plugin-dir list, APR_PLUGIN_PATH from the
 // environment, and the install folder next to the running executable.
