@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "text/json_string.hpp"
+
 namespace apr::bench {
 
 namespace {
@@ -19,26 +21,6 @@ std::string format(const char* fmt, double a, double b) {
     return text;
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char esc[8];
-                    std::snprintf(esc, sizeof esc, "\\u%04x", c);
-                    out += esc;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
 
 std::string json_number(double v) { return format("%.6g", v); }
 

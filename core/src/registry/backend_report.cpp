@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "text/json_string.hpp"
+
 namespace apr {
 
 std::vector<BackendReportEntry> build_backend_report(const BackendRegistry& registry, const SelectionOptions& options,
@@ -96,30 +98,6 @@ std::string render_backend_report_text(const std::vector<BackendReportEntry>& en
     }
     return out.str();
 }
-
-namespace {
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
-}  // namespace
 
 std::string render_backend_report_json(const std::vector<BackendReportEntry>& entries) {
     std::ostringstream out;
