@@ -41,24 +41,6 @@ constexpr uint64_t kMaxAlignment = uint64_t(1) << 30;
 constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;          // key length, 1-byte key, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name length, 1-byte name, n_dims, ne[0], type, offset
 
-const char* value_type_name(GgufType t) {
-    switch (t) {
-        case GgufType::UINT8: return "uint8";
-        case GgufType::INT8: return "int8";
-        case GgufType::UINT16: return "uint16";
-        case GgufType::INT16: return "int16";
-        case GgufType::UINT32: return "uint32";
-        case GgufType::INT32: return "int32";
-        case GgufType::FLOAT32: return "float32";
-        case GgufType::BOOL: return "bool";
-        case GgufType::STRING: return "string";
-        case GgufType::ARRAY: return "array";
-        case GgufType::UINT64: return "uint64";
-        case GgufType::INT64: return "int64";
-        case GgufType::FLOAT64: return "float64";
-    }
-    return "?";
-}
 
 // Encoded size of a scalar of type t; 0 for STRING and ARRAY (variable).
 uint64_t scalar_size(GgufType t) {
@@ -173,7 +155,7 @@ void read_array(Cursor& c, GgufValue& v, const std::string& field) {
     const uint64_t min_elem = et == GgufType::STRING ? 8 : scalar_size(et);
     if (count > c.left() / min_elem)
         c.fail_at(count_at, field,
-                  "array of " + std::to_string(count) + " " + value_type_name(et) + " elements cannot fit in the " +
+                  "array of " + std::to_string(count) + " " + gguf_type_name(et) + " elements cannot fit in the " +
                       std::to_string(c.left()) + " bytes left");
     v.array_type = et;
     v.array_length = count;
@@ -309,7 +291,7 @@ void GgufFile::parse() {
     if (auto it = metadata_.find("general.alignment"); it != metadata_.end()) {
         const GgufValue& v = it->second;
         const std::string field = kv_field(v.index, "value", it->first);
-        if (!is_integer(v.type)) c.fail_at(v.offset, field, std::string("must be an integer, not ") + value_type_name(v.type));
+        if (!is_integer(v.type)) c.fail_at(v.offset, field, std::string("must be an integer, not ") + gguf_type_name(v.type));
         const uint64_t* u = std::get_if<uint64_t>(&v.scalar);
         const int64_t* s = std::get_if<int64_t>(&v.scalar);
         const uint64_t a = u ? *u : (*s < 0 ? 0 : uint64_t(*s));
@@ -410,8 +392,8 @@ const GgufValue* GgufFile::find(std::string_view key) const {
 }
 
 void GgufFile::throw_wrong_type(std::string_view key, const GgufValue& v, const char* wanted) const {
-    std::string has = value_type_name(v.type);
-    if (v.type == GgufType::ARRAY) has = std::string("array of ") + value_type_name(v.array_type);
+    std::string has = gguf_type_name(v.type);
+    if (v.type == GgufType::ARRAY) has = std::string("array of ") + gguf_type_name(v.array_type);
     throw GgufError(path_, v.offset, kv_field(v.index, "value", std::string(key)),
                     "expected " + std::string(wanted) + ", found " + has);
 }
@@ -488,6 +470,25 @@ const std::vector<int64_t>* GgufFile::get_int_array(std::string_view key) const 
 const GgufTensorInfo* GgufFile::find_tensor(std::string_view name) const {
     auto it = tensor_index_.find(name);
     return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+}
+
+std::string gguf_type_name(GgufType t) {
+    switch (t) {
+        case GgufType::UINT8: return "uint8";
+        case GgufType::INT8: return "int8";
+        case GgufType::UINT16: return "uint16";
+        case GgufType::INT16: return "int16";
+        case GgufType::UINT32: return "uint32";
+        case GgufType::INT32: return "int32";
+        case GgufType::FLOAT32: return "float32";
+        case GgufType::BOOL: return "bool";
+        case GgufType::STRING: return "string";
+        case GgufType::ARRAY: return "array";
+        case GgufType::UINT64: return "uint64";
+        case GgufType::INT64: return "int64";
+        case GgufType::FLOAT64: return "float64";
+    }
+    return "type " + std::to_string(static_cast<uint32_t>(t));
 }
 
 }  // namespace apr

@@ -39,6 +39,9 @@ enum class GgufType : uint32_t {
     BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 
+// The format's name of a metadata value type ("uint32", "string", "array"), for messages.
+std::string gguf_type_name(GgufType t);
+
 // One metadata value. Scalars are widened on read; arrays keep their element type.
 struct GgufValue {
     GgufType type = GgufType::UINT8;

@@ -18,28 +18,10 @@ constexpr const char* kScores = "tokenizer.ggml.scores";
 constexpr const char* kTokenType = "tokenizer.ggml.token_type";
 constexpr const char* kMerges = "tokenizer.ggml.merges";
 
-std::string describe(GgufType t) {
-    switch (t) {
-        case GgufType::UINT8: return "uint8";
-        case GgufType::INT8: return "int8";
-        case GgufType::UINT16: return "uint16";
-        case GgufType::INT16: return "int16";
-        case GgufType::UINT32: return "uint32";
-        case GgufType::INT32: return "int32";
-        case GgufType::FLOAT32: return "float32";
-        case GgufType::BOOL: return "bool";
-        case GgufType::STRING: return "string";
-        case GgufType::ARRAY: return "array";
-        case GgufType::UINT64: return "uint64";
-        case GgufType::INT64: return "int64";
-        case GgufType::FLOAT64: return "float64";
-    }
-    return "type " + std::to_string(static_cast<uint32_t>(t));
-}
 
 [[noreturn]] void wrong_type(std::string_view key, const GgufValue& v, std::string_view expected) {
-    std::string got = describe(v.type);
-    if (v.type == GgufType::ARRAY) got = "array of " + describe(v.array_type);
+    std::string got = gguf_type_name(v.type);
+    if (v.type == GgufType::ARRAY) got = "array of " + gguf_type_name(v.array_type);
     throw TokenizerError(std::string(key) + " has type " + got + ", expected " + std::string(expected));
 }
 
