@@ -1,10 +1,9 @@
 // The CUDA plugin against llama.cpp's logits for the oracle models (../shared/testdata/oracle;
 // its README explains the numerics): the 12 oracle tokens once as one prefill with all logits
 // (the tensor-core path) and once token by token (the decode graph), compared position by
-// position. Top-1 rule as in the oracle README and the reference's oracle test: our argmax must
-// be one of llama.cpp's top two, and it may miss llama.cpp's top-1 where the top-2 margin is
-// >= 0.01 at most as often as the independent float64 NumPy forward (same plain math, recorded
-// in the JSON) does, since llama.cpp quantizes activations and we do not.
+// position. The plugin rounds matrix-product inputs as llama.cpp does (Q8_0 / Q8_K / f16), so the
+// top-1 rule is strict: where llama.cpp's top-1/top-2 margin is >= 0.01 our argmax equals its
+// argmax; below that (a near tie) each top-1 must be among the other's top two.
 #include <catch2/catch.hpp>
 
 #include <boost/property_tree/json_parser.hpp>
@@ -53,8 +52,7 @@ struct Tolerance {
 };
 
 void compare_to_oracle(const std::string& what, const std::vector<float>& ours, const std::vector<float>& expected,
-                       size_t n_vocab, Tolerance tol, size_t allowed_misses) {
-    size_t clear_margin_misses = 0;
+                       size_t n_vocab, Tolerance tol) {
     apr::test::Worst worst;
     size_t argmax_agree = 0;
     const size_t n = expected.size() / n_vocab;
@@ -69,13 +67,15 @@ void compare_to_oracle(const std::string& what, const std::vector<float>& ours, 
         CHECK(d.finite);
         CHECK(d.cosine >= tol.min_cosine);
         CHECK(d.max_abs <= tol.max_abs_diff);
-        if (o1 != t1 && margin >= 0.01) ++clear_margin_misses;
-        CHECK((o1 == t1 || o1 == t2));
+        if (margin >= 0.01) {
+            CHECK(o1 == t1);
+        } else {
+            CHECK((o1 == t1 || o1 == t2));
+            CHECK((t1 == o1 || t1 == o2));
+        }
         if (o1 == t1) ++argmax_agree;
         worst.add(d);
     }
-    CAPTURE(what, clear_margin_misses, allowed_misses);
-    CHECK(clear_margin_misses <= allowed_misses);
     std::cout << "[cuda] " << what << ": worst cosine " << std::setprecision(8) << worst.cosine << ", max |diff| "
               << std::setprecision(3) << worst.max_abs << ", argmax " << argmax_agree << "/" << n << std::endl;
 }
@@ -93,8 +93,6 @@ void check_against_oracle(const std::string& name, Tolerance tol) {
     boost::property_tree::read_json((dir / (name + ".json")).string(), json);
     std::vector<int32_t> tokens;
     for (const auto& item : json.get_child("tokens")) tokens.push_back(item.second.get_value<int32_t>());
-    const size_t numpy_agree = json.get<size_t>("crosscheck_numpy_f64.plain_dequantized_f64.argmax_agree");
-    const size_t allowed_misses = tokens.size() - std::min(tokens.size(), numpy_agree);
     const auto expected = read_floats(dir / (name + ".logits.bin"));
     auto model = apr::Model::load((dir / (name + ".gguf")).string());
     const size_t V = model->view().n_vocab;
@@ -107,14 +105,14 @@ void check_against_oracle(const std::string& name, Tolerance tol) {
     std::vector<float> prefill(tokens.size() * V);
     REQUIRE(plugin.step(session.get(), tokens.data(), uint32_t(tokens.size()), 0, APR_STEP_LOGITS_ALL,
                         prefill.data()) == APR_OK);
-    compare_to_oracle(name + " prefill of 12", prefill, expected, V, tol, allowed_misses);
+    compare_to_oracle(name + " prefill of 12", prefill, expected, V, tol);
 
     std::vector<float> decode(tokens.size() * V);
     for (uint32_t p = 0; p < tokens.size(); ++p) {
         INFO(plugin.last_error());
         REQUIRE(plugin.step(session.get(), &tokens[p], 1, p, 0, &decode[p * V]) == APR_OK);
     }
-    compare_to_oracle(name + " 12 decode steps", decode, expected, V, tol, allowed_misses);
+    compare_to_oracle(name + " 12 decode steps", decode, expected, V, tol);
 }
 
 }  // namespace

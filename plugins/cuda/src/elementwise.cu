@@ -1,4 +1,5 @@
-// Small per-element kernels: embedding rows, SwiGLU, KV-cache stores.
+// Small per-element kernels: embedding rows, KV-cache stores (SwiGLU is fused into the
+// preparation of the down projection's input, activations.cu).
 #include <cuda_fp16.h>
 
 #include "kernels.hpp"
@@ -24,13 +25,6 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int i = 0; i < 32; ++i)
             if (c * 32 + i < cols) out[c * 32 + i] = w[i];
-    }
-}
-
-__global__ void swiglu_kernel(float* gate, const float* __restrict__ up, size_t n) {
-    for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
 }
 
@@ -65,12 +59,6 @@ void embed(const DeviceMatrix& table, const int32_t* tokens, int n_tokens, float
         embed_kernel<F><<<n_tokens, kThreads, 0, stream>>>(table.data, table.row_bytes, table.cols, tokens, x);
     });
     check_launch("embedding kernel");
-}
-
-void swiglu(float* gate, const float* up, size_t n, cudaStream_t stream) {
-    const size_t blocks = (n + kThreads - 1) / kThreads;
-    swiglu_kernel<<<unsigned(blocks < 65535 ? blocks : 65535), kThreads, 0, stream>>>(gate, up, n);
-    check_launch("swiglu kernel");
 }
 
 void store_kv(const float* k, const float* v, const int32_t* positions, int n_tokens, const KvLayer& kv,

@@ -1,8 +1,10 @@
 // Host-side launchers of the CUDA backend's kernels, one .cu file per operation family:
-//   matvec.cu (decode: a few tokens), matmul.cu (prefill: tensor-core tiles), norm.cu,
-//   rope.cu, attention.cu, elementwise.cu (embeddings, SwiGLU, KV-cache stores).
+//   matvec.cu (decode: a few tokens), matmul.cu (prefill: tensor-core tiles), activations.cu
+//   (rounding / quantizing matrix-product inputs, fused with RMSNorm and SwiGLU), norm.cu,
+//   rope.cu, attention.cu, elementwise.cu (embeddings, KV-cache stores).
 // Every launcher enqueues on `stream` and reports launch errors through BackendError.
-// Activations are f32, row-major, one row per token.
+// Activations are f32, row-major, one row per token; matrix products take them prepared
+// (rounded or quantized) as llama.cpp multiplies them, see ActFormat.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -13,7 +15,7 @@
 namespace apr_cuda {
 
 // A weight matrix in device memory: `rows` rows of `cols` elements of `type`, each row
-// `row_bytes` long and 16-byte aligned.
+// `row_bytes` long (rows start wherever the tensor's blocks put them).
 struct DeviceMatrix {
     const uint8_t* data = nullptr;
     uint32_t type = 0;
@@ -21,16 +23,65 @@ struct DeviceMatrix {
     size_t row_bytes = 0;
 };
 
-// y[t][r] = W[r] . x[t] (+ bias[r]) (+ residual[t][r]) for t < n_tokens, r < rows.
-// `residual` may equal `y` (in-place residual add); `x` must not overlap `y`.
-// Launches the mat-vec kernel for up to 8 tokens at a time (decode), else the tiled
-// tensor-core kernel (prefill).
-void matmul(const DeviceMatrix& W, const float* x, int ldx, int n_tokens, float* y, int ldy, const float* bias,
-            const float* residual, int ldr, cudaStream_t stream);
+// What a matrix product multiplies its input activations as: llama.cpp's CPU backend converts
+// them to the weight type's "vec_dot type" first (../shared/testdata/oracle/README.md), and so do
+// we, so that our logits follow llama.cpp's rather than plain f32 math.
+//   F32   (f32 weights)         unchanged;
+//   F16 / BF16                  each value rounded to f16 / bf16 (ties to even);
+//   Q8_0  (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 weights)  blocks of 32: d = amax/127, q = rint(x * (1/d)),
+//         scale stored as f16(d) (Q4_1/Q5_1's Q8_1 sum is taken exactly from the q instead);
+//   Q8_K  (K-quant weights)     blocks of 256: iscale = 127/amax, q = min(127, rint(iscale * x)),
+//         scale 1/iscale in f32.
+enum class ActFormat { F32, F16, BF16, Q8_0, Q8_K };
+ActFormat act_format_for(uint32_t weight_type);
+
+// A matrix product's input, prepared for one ActFormat, for n_tokens rows of cols values.
+struct ActInput {
+    ActFormat format = ActFormat::F32;
+    int n_tokens = 0, cols = 0;
+    const float* src = nullptr;  // the f32 values before rounding, [n_tokens][ld_src]
+    int ld_src = 0;
+    const float* x = nullptr;    // F32 / F16 / BF16: the values to multiply, [n_tokens][ldx]
+    int ldx = 0;
+    const int8_t* q = nullptr;   // Q8_0 / Q8_K: [n_tokens][cols] int8 (cols is a multiple of 32)
+    const float2* ds = nullptr;  // Q8_0 / Q8_K: [n_tokens][cols/32] {scale, sum of the 32 q} per chunk
+};
+
+// Device scratch that prepared inputs live in, for up to `capacity` values (tokens x cols).
+// Preparing an input overwrites what an earlier one left there (stream order keeps earlier
+// consumers safe).
+struct ActScratch {
+    float* rounded = nullptr;
+    int8_t* q = nullptr;
+    float2* ds = nullptr;
+    size_t capacity = 0;
+};
+
+// Prepares x [n_tokens][ldx] (cols values per row) for a product with `weight_type`.
+ActInput prepare_input(const float* x, int ldx, int n_tokens, int cols, uint32_t weight_type,
+                       const ActScratch& scratch, cudaStream_t stream);
+// `in` itself when it already has weight_type's format, else its source prepared anew.
+ActInput prepare_input_for(const ActInput& in, uint32_t weight_type, const ActScratch& scratch,
+                           cudaStream_t stream);
+// RMSNorm fused with preparation: y [n_rows][n] = x * weight / sqrt(mean(x^2) + eps) in f32,
+// and the returned input holds y prepared for weight_type.
+ActInput rms_norm_prepared(const float* x, int ldx, float* y, const float* weight, int n, int n_rows, float eps,
+                           uint32_t weight_type, const ActScratch& scratch, cudaStream_t stream);
+// SwiGLU fused with preparation: gate [n_rows][n] = silu(gate) * up in f32, prepared for weight_type.
+ActInput swiglu_prepared(float* gate, const float* up, int n, int n_rows, uint32_t weight_type,
+                         const ActScratch& scratch, cudaStream_t stream);
+
+// y[t][r] = W[r] . in[t] (+ bias[r]) (+ residual[t][r]) for t < in.n_tokens, r < rows.
+// `residual` may equal `y` (in-place residual add); the input must not overlap `y`.
+// Quantized weights take a Q8_0 / Q8_K input and multiply in int8 (exact integer sums per
+// chunk, f32 across chunks); float weights take an F32 / F16 / BF16 one. Up to 8 tokens go
+// through the mat-vec kernels (decode), more through the tensor-core tiles (prefill).
+void matmul(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias, const float* residual,
+            int ldr, cudaStream_t stream);
 // The two kernels behind it, for the tests that compare them.
-void matvec_only(const DeviceMatrix& W, const float* x, int ldx, int n_tokens, float* y, int ldy, const float* bias,
+void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream);
-void matmul_tiled(const DeviceMatrix& W, const float* x, int ldx, int n_tokens, float* y, int ldy, const float* bias,
+void matmul_tiled(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                   const float* residual, int ldr, cudaStream_t stream);
 
 // Lets the decode mat-vec kernels use up to `max_shared_bytes` of dynamic shared memory (the
@@ -72,8 +123,6 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
 
 // x[t] = row tokens[t] of the embedding matrix (decoded to f32).
 void embed(const DeviceMatrix& table, const int32_t* tokens, int n_tokens, float* x, cudaStream_t stream);
-// gate[i] = silu(gate[i]) * up[i] for n values.
-void swiglu(float* gate, const float* up, size_t n, cudaStream_t stream);
 
 // Fails with the launch error of the last kernel, naming `what`.
 void check_launch(const char* what);

@@ -1,4 +1,16 @@
-// Prefill mat-mat on the tensor cores: Y[t][r] = W[r] . X[t] for a tile of 64 weight rows x 64
+// Prefill mat-mat on the tensor cores, Y[t][r] = W[r] . X[t], two kernels:
+//
+// Quantized weights (matmul_q8_kernel): int8 x int8 mma.sync m16n8k32, one MMA per 32-element
+// chunk, so that each chunk's exact integer dot product is scaled by its own weight and
+// activation scales (and the weight's min / zero point) before it joins the f32 accumulators:
+// the same numbers as the decode mat-vec and as llama.cpp's quantized dot products. A block of 4
+// warps takes 64 weight rows x 64 tokens; per step of four chunks the threads decode the weight
+// chunks to int8 (chunk_q8, four neighbouring threads per row) and copy the activations' int8
+// and chunk scales into shared memory (144-byte row pitch: the fragment loads hit 32 different
+// banks); each warp then runs 2 x 4 MMAs per chunk for its 32 x 32 sub-tile. Q6_K's two scales
+// per chunk take two MMAs, one per half.
+//
+// Float weights (matmul_kernel): a tile of 64 weight rows x 64
 // tokens per block of 4 warps. Per step of 128 along the reduction (four 32-element chunks),
 // the threads decode the 64 x 4 weight chunks (weight_formats.cuh; four neighbouring lanes take
 // the four chunks of one row, so a warp reads 8 contiguous runs) and load the 64 x 128
@@ -9,6 +21,9 @@
 // and the edges of the matrix are handled with plain coalesced stores.
 #include <mma.h>
 
+#include <string>
+
+#include "backend_error.hpp"
 #include "kernels.hpp"
 #include "weight_formats.cuh"
 
@@ -128,16 +143,183 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// ---- quantized weights: int8 MMA -------------------------------------------------------------
+
+constexpr int kQ8Chunks = 4;                  // chunks per step
+constexpr int kQ8Pitch = 32 * kQ8Chunks + 16;  // bytes per row / token in shared memory
+
+__device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <class F>
+__global__ void __launch_bounds__(kThreads)
+    matmul_q8_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks,
+                     const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens, float* y, int ldy,
+                     const float* __restrict__ bias, const float* residual, int ldr) {
+    __shared__ __align__(16) uint8_t w_s[kTileM][kQ8Pitch];
+    __shared__ __align__(16) uint8_t x_s[kTileN][kQ8Pitch];
+    __shared__ float wa0_s[kTileM][kQ8Chunks], wa1_s[kTileM][kQ8Chunks], wm_s[kTileM][kQ8Chunks];
+    __shared__ float2 ds_s[kTileN][kQ8Chunks];
+
+    const int tid = threadIdx.x;
+    const int lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t4 = lane & 3;
+    const int warp_m = (warp >> 1) * 32, warp_n = (warp & 1) * 32;
+    const int m0 = blockIdx.x * kTileM, n0 = blockIdx.y * kTileN;
+    const int cols = n_chunks * 32;
+
+    float acc[2][4][4];
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+
+    for (int c0 = 0; c0 < n_chunks; c0 += kQ8Chunks) {
+        // Weights: 64 rows x 4 chunks, two per thread.
+#pragma unroll
+        for (int k = 0; k < (kTileM * kQ8Chunks) / kThreads; ++k) {
+            const int idx = tid + kThreads * k;
+            const int r_local = idx / kQ8Chunks, part = idx % kQ8Chunks;
+            const int r = m0 + r_local, c = c0 + part;
+            QuantChunk w;
+            if (r < rows && c < n_chunks) {
+                F::chunk_q8(W + size_t(r) * row_bytes + size_t(c / F::kBlockChunks) * F::kBlockBytes,
+                            c % F::kBlockChunks, w);
+            } else {
+#pragma unroll
+                for (int i = 0; i < 8; ++i) w.q[i] = 0;
+                w.a0 = w.a1 = w.m = 0.0f;
+            }
+            uint4* dst = reinterpret_cast<uint4*>(&w_s[r_local][32 * part]);
+            dst[0] = make_uint4(w.q[0], w.q[1], w.q[2], w.q[3]);
+            dst[1] = make_uint4(w.q[4], w.q[5], w.q[6], w.q[7]);
+            wa0_s[r_local][part] = w.a0;
+            wa1_s[r_local][part] = w.a1;
+            wm_s[r_local][part] = w.m;
+        }
+        // Activations: 64 tokens x 128 bytes = 512 uint4, four per thread; scales two per thread.
+#pragma unroll
+        for (int k = 0; k < (kTileN * kQ8Chunks * 2) / kThreads; ++k) {
+            const int idx = tid + kThreads * k;
+            const int t_local = idx / (kQ8Chunks * 2), part = idx % (kQ8Chunks * 2);
+            const int tok = n0 + t_local, c = c0 + part / 2;
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (tok < n_tokens && c < n_chunks)
+                v = __ldg(reinterpret_cast<const uint4*>(xq + size_t(tok) * cols + size_t(c) * 32) + (part & 1));
+            *reinterpret_cast<uint4*>(&x_s[t_local][16 * part]) = v;
+        }
+#pragma unroll
+        for (int k = 0; k < (kTileN * kQ8Chunks) / kThreads; ++k) {
+            const int idx = tid + kThreads * k;
+            const int t_local = idx / kQ8Chunks, part = idx % kQ8Chunks;
+            const int tok = n0 + t_local, c = c0 + part;
+            ds_s[t_local][part] = (tok < n_tokens && c < n_chunks) ? __ldg(xds + size_t(tok) * n_chunks + c)
+                                                                    : make_float2(0.0f, 0.0f);
+        }
+        __syncthreads();
+
+#pragma unroll
+        for (int k = 0; k < kQ8Chunks; ++k) {
+            uint32_t a[2][4];
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int r = warp_m + 16 * i + g;
+                a[i][0] = *reinterpret_cast<const uint32_t*>(&w_s[r][32 * k + 4 * t4]);
+                a[i][1] = *reinterpret_cast<const uint32_t*>(&w_s[r + 8][32 * k + 4 * t4]);
+                a[i][2] = *reinterpret_cast<const uint32_t*>(&w_s[r][32 * k + 16 + 4 * t4]);
+                a[i][3] = *reinterpret_cast<const uint32_t*>(&w_s[r + 8][32 * k + 16 + 4 * t4]);
+            }
+            // Row scales of this thread's four rows (g, g+8 of each 16-row tile).
+            float ra0[2][2], ra1[2][2], rm[2][2];
+#pragma unroll
+            for (int i = 0; i < 2; ++i)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int r = warp_m + 16 * i + g + 8 * h;
+                    ra0[i][h] = wa0_s[r][k];
+                    ra1[i][h] = wa1_s[r][k];
+                    rm[i][h] = wm_s[r][k];
+                }
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int tb = warp_n + 8 * j;
+                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&x_s[tb + g][32 * k + 4 * t4]);
+                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&x_s[tb + g][32 * k + 16 + 4 * t4]);
+                const float2 dsx[2] = {ds_s[tb + 2 * t4][k], ds_s[tb + 2 * t4 + 1][k]};
+#pragma unroll
+                for (int i = 0; i < 2; ++i) {
+                    if constexpr (F::kTwoScales) {
+                        const uint32_t lo[4] = {a[i][0], a[i][1], 0u, 0u};
+                        const uint32_t hi[4] = {0u, 0u, a[i][2], a[i][3]};
+                        int d_lo[4] = {0, 0, 0, 0}, d_hi[4] = {0, 0, 0, 0};
+                        mma_s8(d_lo, lo, b0, b1);
+                        mma_s8(d_hi, hi, b0, b1);
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            const int h = e >> 1;
+                            acc[i][j][e] += dsx[e & 1].x * (ra0[i][h] * float(d_lo[e]) + ra1[i][h] * float(d_hi[e]));
+                        }
+                    } else {
+                        int d[4] = {0, 0, 0, 0};
+                        mma_s8(d, a[i], b0, b1);
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            const int h = e >> 1;
+                            const int sum_q = int(dsx[e & 1].y);
+                            float v = ra0[i][h] * float(d[e] - F::kZero * sum_q);
+                            if constexpr (F::kHasMin) v += rm[i][h] * float(sum_q);
+                            acc[i][j][e] += dsx[e & 1].x * v;
+                        }
+                    }
+                }
+            }
+        }
+        __syncthreads();
+    }
+
+    // Element e of tile (i, j): row g (+8 for e >= 2), token 2*t4 (+1 for odd e).
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int r = m0 + warp_m + 16 * i + g + 8 * (e >> 1);
+                const int tok = n0 + warp_n + 8 * j + 2 * t4 + (e & 1);
+                if (r >= rows || tok >= n_tokens) continue;
+                float v = acc[i][j][e];
+                if (bias) v += bias[r];
+                if (residual) v += residual[size_t(tok) * ldr + r];
+                y[size_t(tok) * ldy + r] = v;
+            }
+}
+
 }  // namespace
 
-void matmul_tiled(const DeviceMatrix& W, const float* x, int ldx, int n_tokens, float* y, int ldy, const float* bias,
+void matmul_tiled(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                   const float* residual, int ldr, cudaStream_t stream) {
-    const dim3 grid((W.rows + kTileM - 1) / kTileM, (n_tokens + kTileN - 1) / kTileN);
-    dispatch_weight_format(W.type, [&](auto format) {
+    if (act_format_for(W.type) != in.format || in.cols != W.cols)
+        throw BackendError(APR_ERR_INTERNAL, "tiled matmul: weight type " + std::to_string(W.type) +
+                                                 " given an input prepared for another format");
+    const dim3 grid((W.rows + kTileM - 1) / kTileM, (in.n_tokens + kTileN - 1) / kTileN);
+    const bool quantized = dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
-        matmul_kernel<F><<<grid, kThreads, 0, stream>>>(W.data, W.row_bytes, W.rows, W.cols, x, ldx, n_tokens, y, ldy,
-                                                        bias, residual, ldr);
+        matmul_q8_kernel<F><<<grid, kThreads, 0, stream>>>(W.data, W.row_bytes, W.rows, W.cols / 32, in.q, in.ds,
+                                                           in.n_tokens, y, ldy, bias, residual, ldr);
     });
+    if (!quantized) {
+        dispatch_float_format(W.type, [&](auto format) {
+            using F = decltype(format);
+            matmul_kernel<F><<<grid, kThreads, 0, stream>>>(W.data, W.row_bytes, W.rows, W.cols, in.x, in.ldx,
+                                                            in.n_tokens, y, ldy, bias, residual, ldr);
+        });
+    }
     check_launch("tiled matmul kernel");
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -32,7 +33,8 @@ Session::Session(const apr_model_view& model, uint32_t n_ctx) : layout_(check_mo
     cudaDeviceProp prop{};
     cuda_check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
     n_sm_ = std::max(1, prop.multiProcessorCount);
-    use_graph_ = !env_is("APR_CUDA_GRAPH", "0");
+    profile_ = env_is("APR_CUDA_PROFILE", "1");
+    use_graph_ = !env_is("APR_CUDA_GRAPH", "0") && !profile_;
     configure_matvec(int(prop.sharedMemPerBlockOptin));
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     try {
@@ -49,6 +51,56 @@ Session::~Session() {
     if (stream_) {
         cudaStreamSynchronize(stream_);
         cudaStreamDestroy(stream_);
+    }
+    if (profile_) print_profile();
+    for (cudaEvent_t e : profile_events_) cudaEventDestroy(e);
+}
+
+void Session::mark(const char* what) {
+    if (!profile_) return;
+    if (profile_marks_ == profile_events_.size()) {
+        cudaEvent_t e = nullptr;
+        cuda_check(cudaEventCreate(&e), "cudaEventCreate (profile)");
+        profile_events_.push_back(e);
+        profile_names_.push_back(nullptr);
+    }
+    profile_names_[profile_marks_] = what;
+    cuda_check(cudaEventRecord(profile_events_[profile_marks_], stream_), "cudaEventRecord (profile)");
+    ++profile_marks_;
+}
+
+void Session::collect_profile(bool decode) {
+    if (!profile_) return;
+    const std::string prefix = decode ? "decode " : "prefill ";
+    for (size_t i = 1; i < profile_marks_; ++i) {
+        float ms = 0;
+        cuda_check(cudaEventElapsedTime(&ms, profile_events_[i - 1], profile_events_[i]), "cudaEventElapsedTime");
+        const std::string what = prefix + profile_names_[i];
+        auto it = std::find_if(profile_totals_.begin(), profile_totals_.end(),
+                               [&](const ProfileTotal& t) { return t.what == what; });
+        if (it == profile_totals_.end()) it = profile_totals_.insert(profile_totals_.end(), ProfileTotal{what});
+        it->ms += ms;
+        it->count += 1;
+    }
+    profile_passes_[decode ? 1 : 0] += 1;
+    profile_marks_ = 0;
+}
+
+void Session::print_profile() const {
+    for (int decode = 0; decode < 2; ++decode) {
+        const long passes = profile_passes_[decode];
+        if (passes == 0) continue;
+        const std::string prefix = decode ? "decode " : "prefill ";
+        double total = 0;
+        for (const ProfileTotal& t : profile_totals_)
+            if (t.what.rfind(prefix, 0) == 0) total += t.ms;
+        std::fprintf(stderr, "[cuda profile] %s: %ld forward passes, %.3f ms per pass (GPU time between events)\n",
+                     prefix.c_str(), passes, total / double(passes));
+        for (const ProfileTotal& t : profile_totals_)
+            if (t.what.rfind(prefix, 0) == 0)
+                std::fprintf(stderr, "[cuda profile]   %-36s %9.4f ms/pass %6.2f%%  (%ld launches/pass)\n",
+                             t.what.c_str(), t.ms / double(passes), total > 0 ? 100.0 * t.ms / total : 0.0,
+                             t.count / passes);
     }
 }
 
@@ -148,6 +200,15 @@ void Session::allocate_state() {
     logits_ = DeviceBuffer(U * V * 4, "logits");
     partial_acc_ = DeviceBuffer(size_t(partial_slots_) * m.head_dim * 4, "attention partials");
     partial_ml_ = DeviceBuffer(size_t(partial_slots_) * 2 * 4, "attention partials");
+    // Prepared matrix-product inputs: up to max(n_embd, q_dim, n_ff) values per token.
+    const size_t widest = std::max({E, Q, F});
+    act_rounded_ = DeviceBuffer(U * widest * 4, "rounded activations");
+    act_q_ = DeviceBuffer(align_up(U * widest), "quantized activations");
+    act_ds_ = DeviceBuffer(U * ((widest + 31) / 32) * sizeof(float2), "activation scales");
+    act_.rounded = act_rounded_.get<float>();
+    act_.q = act_q_.get<int8_t>();
+    act_.ds = act_ds_.get<float2>();
+    act_.capacity = U * widest;
     tokens_ = DeviceBuffer(U * 4, "token ids");
     positions_ = DeviceBuffer(U * 4, "positions");
     host_logits_ = PinnedBuffer(U * V * 4, "logits");
@@ -188,29 +249,51 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
     as.head_dim = hd;
     as.n_ctx = int(n_ctx_);
 
+    mark("start");
     embed(token_embd_, tokens, nt, x, stream_);
+    mark("embed");
     for (const Layer& L : layers_) {
-        rms_norm(x, E, xb, E, L.attn_norm, E, nt, eps, stream_);
-        matmul(L.wq, xb, E, nt, q, Q, L.bq, nullptr, 0, stream_);
-        matmul(L.wk, xb, E, nt, k, KV, L.bk, nullptr, 0, stream_);
-        matmul(L.wv, xb, E, nt, v, KV, L.bv, nullptr, 0, stream_);
+        ActInput in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
+        mark("rms_norm + prepare");
+        matmul(L.wq, in, q, Q, L.bq, nullptr, 0, stream_);
+        mark("matmul q");
+        in = prepare_input_for(in, L.wk.type, act_, stream_);
+        matmul(L.wk, in, k, KV, L.bk, nullptr, 0, stream_);
+        mark("matmul k");
+        in = prepare_input_for(in, L.wv.type, act_, stream_);
+        matmul(L.wv, in, v, KV, L.bv, nullptr, 0, stream_);
+        mark("matmul v");
         if (L.q_norm) rms_norm(q, hd, q, hd, L.q_norm, hd, nt * int(m.n_head), eps, stream_);
         if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
         rope(q, k, positions, nt, rp, stream_);
         store_kv(k, v, positions, nt, L.kv, as, stream_);
+        mark("(qk norm) rope + kv store");
         attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(), attn,
                   stream_);
-        matmul(L.wo, attn, Q, nt, x, E, nullptr, x, E, stream_);
-        rms_norm(x, E, xb, E, L.ffn_norm, E, nt, eps, stream_);
-        matmul(L.gate, xb, E, nt, g, F, nullptr, nullptr, 0, stream_);
-        matmul(L.up, xb, E, nt, u, F, nullptr, nullptr, 0, stream_);
-        swiglu(g, u, size_t(nt) * F, stream_);
-        matmul(L.down, g, F, nt, x, E, nullptr, x, E, stream_);
+        mark("attention");
+        in = prepare_input(attn, Q, nt, Q, L.wo.type, act_, stream_);
+        mark("prepare attention output");
+        matmul(L.wo, in, x, E, nullptr, x, E, stream_);
+        mark("matmul o + residual");
+        in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
+        mark("rms_norm + prepare");
+        matmul(L.gate, in, g, F, nullptr, nullptr, 0, stream_);
+        mark("matmul gate");
+        in = prepare_input_for(in, L.up.type, act_, stream_);
+        matmul(L.up, in, u, F, nullptr, nullptr, 0, stream_);
+        mark("matmul up");
+        in = swiglu_prepared(g, u, F, nt, L.down.type, act_, stream_);
+        mark("swiglu + prepare");
+        matmul(L.down, in, x, E, nullptr, x, E, stream_);
+        mark("matmul down + residual");
     }
     if (n_out_rows > 0) {
         const int first = nt - n_out_rows;
-        rms_norm(x + size_t(first) * E, E, xb, E, output_norm_, E, n_out_rows, eps, stream_);
-        matmul(output_, xb, E, n_out_rows, logits_.get<float>(), V, nullptr, nullptr, 0, stream_);
+        const ActInput in = rms_norm_prepared(x + size_t(first) * E, E, xb, output_norm_, E, n_out_rows, eps,
+                                              output_.type, act_, stream_);
+        mark("rms_norm + prepare");
+        matmul(output_, in, logits_.get<float>(), V, nullptr, nullptr, 0, stream_);
+        mark("matmul output");
     }
 }
 
@@ -230,6 +313,7 @@ void Session::run_chunk(const int32_t* tokens, int nt, uint32_t pos, int n_out_r
         cuda_check(cudaMemcpyAsync(host_logits_.get(), logits_.get(), logit_bytes, cudaMemcpyDeviceToHost, stream_),
                    "logits download");
     cuda_check(cudaStreamSynchronize(stream_), "forward pass");
+    collect_profile(nt == 1);
     if (logit_bytes) std::memcpy(logits, host_logits_.get(), logit_bytes);
 }
 

@@ -9,6 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "device_buffer.hpp"
@@ -46,6 +47,12 @@ private:
     void run_decode(int32_t token, uint32_t pos, float* logits);
     void capture_decode_graph();
     int prefill_splits(int n_tokens) const;
+    // Profile mode (APR_CUDA_PROFILE=1; decode runs without the graph): an event after each
+    // operation, the time since the previous event booked to the operation's name, and a table
+    // per operation (mean per forward pass) printed to stderr when the session closes.
+    void mark(const char* what);
+    void collect_profile(bool decode);
+    void print_profile() const;
 
     ModelLayout layout_;
     int device_ = 0;
@@ -56,6 +63,17 @@ private:
     int decode_splits_ = 1;    // key splits of a decode step's attention
     int partial_slots_ = 0;    // (token, head, split) slots in the partial buffers
     bool use_graph_ = true;
+    bool profile_ = false;
+    std::vector<cudaEvent_t> profile_events_;
+    std::vector<const char*> profile_names_;
+    size_t profile_marks_ = 0;
+    struct ProfileTotal {
+        std::string what;
+        double ms = 0;
+        long count = 0;
+    };
+    std::vector<ProfileTotal> profile_totals_;
+    long profile_passes_[2] = {0, 0};  // prefill, decode
     bool broken_ = false;      // a device error happened; the session refuses further steps
     std::string broken_reason_;
 
@@ -70,6 +88,8 @@ private:
 
     DeviceBuffer kv_cache_;
     DeviceBuffer x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_, partial_acc_, partial_ml_, tokens_, positions_;
+    DeviceBuffer act_rounded_, act_q_, act_ds_;  // matrix-product inputs as llama.cpp rounds them
+    ActScratch act_;
     PinnedBuffer host_logits_, host_tokens_, host_positions_;
 };
 

@@ -9,6 +9,15 @@
 // writing elements 32c .. 32c+31 of `row` to w. Block layouts are ggml's (see backend.h).
 // Rows start 16-byte aligned in device memory; blocks inside a row are only as aligned as the
 // block size allows (2 bytes for 18-, 22-, 34- and 210-byte blocks), so loads are sized to it.
+//
+// The quantized formats also decode a chunk to integers for int8 dot products against
+// activations quantized to int8 (activation_formats.cuh):
+//   static __device__ void chunk_q8(const uint8_t* block, int j, QuantChunk& out)
+// with `block` the block holding the chunk (in global or shared memory: plain loads, no __ldg)
+// and j the chunk's index inside it (0 for the 32-element formats). Element e of the chunk is
+// a * (q_e - kZero) + m, where q_e is byte e % 4 of word out.q[e / 4] (an int8), a is out.a0 for
+// e < 16 and out.a1 for e >= 16 (equal except for Q6_K, kTwoScales), and m is out.m (zero unless
+// kHasMin). kBlockBytes / kBlockChunks give the block size in bytes and in chunks.
 #pragma once
 
 #include <apr/backend.h>
@@ -22,6 +31,22 @@ namespace apr_cuda {
 __device__ __forceinline__ float load_half(const uint8_t* p) {
     return __half2float(*reinterpret_cast<const __half*>(p));
 }
+
+// A chunk decoded to int8 values, see the top of the file.
+struct QuantChunk {
+    int32_t q[8];
+    float a0, a1, m;
+};
+
+// Plain loads that work on global and shared memory alike.
+__device__ __forceinline__ float half_at(const uint8_t* p) { return __half2float(*reinterpret_cast<const __half*>(p)); }
+__device__ __forceinline__ uint32_t u32_at_a2(const uint8_t* p) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+    return uint32_t(h[0]) | uint32_t(h[1]) << 16;
+}
+__device__ __forceinline__ uint32_t u32_at_a4(const uint8_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+// Bits 0..3 of x as bit 0 of bytes 0..3 (the four partial products do not overlap, so no carries).
+__device__ __forceinline__ uint32_t spread4(uint32_t x) { return ((x & 15u) * 0x00204081u) & 0x01010101u; }
 
 // n bytes (n even) from a 2-byte aligned address.
 template <int N>
@@ -130,6 +155,18 @@ struct FormatQ4_0 {
             w[j + 16] = d * float(int(q[j] >> 4) - 8);
         }
     }
+    static constexpr int kBlockBytes = 18, kBlockChunks = 1, kZero = 8;
+    static constexpr bool kHasMin = false, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int, QuantChunk& o) {
+        o.a0 = o.a1 = half_at(b);
+        o.m = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t w = u32_at_a2(b + 2 + 4 * i);
+            o.q[i] = int32_t(w & 0x0f0f0f0fu);
+            o.q[4 + i] = int32_t((w >> 4) & 0x0f0f0f0fu);
+        }
+    }
 };
 
 // Q4_1: fp16 d, fp16 m, 16 bytes of nibbles as Q4_0; x = d * q + m.
@@ -144,6 +181,18 @@ struct FormatQ4_1 {
         for (int j = 0; j < 16; ++j) {
             w[j] = d * float(q[j] & 15) + m;
             w[j + 16] = d * float(q[j] >> 4) + m;
+        }
+    }
+    static constexpr int kBlockBytes = 20, kBlockChunks = 1, kZero = 0;
+    static constexpr bool kHasMin = true, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int, QuantChunk& o) {
+        o.a0 = o.a1 = half_at(b);
+        o.m = half_at(b + 2);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t w = u32_at_a4(b + 4 + 4 * i);
+            o.q[i] = int32_t(w & 0x0f0f0f0fu);
+            o.q[4 + i] = int32_t((w >> 4) & 0x0f0f0f0fu);
         }
     }
 };
@@ -166,6 +215,19 @@ struct FormatQ5_0 {
             w[j + 16] = d * float(hi - 16);
         }
     }
+    static constexpr int kBlockBytes = 22, kBlockChunks = 1, kZero = 16;
+    static constexpr bool kHasMin = false, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int, QuantChunk& o) {
+        o.a0 = o.a1 = half_at(b);
+        o.m = 0.0f;
+        const uint32_t qh = u32_at_a2(b + 2);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t w = u32_at_a2(b + 6 + 4 * i);
+            o.q[i] = int32_t((w & 0x0f0f0f0fu) | spread4(qh >> (4 * i)) << 4);
+            o.q[4 + i] = int32_t(((w >> 4) & 0x0f0f0f0fu) | spread4(qh >> (16 + 4 * i)) << 4);
+        }
+    }
 };
 
 // Q5_1: fp16 d, fp16 m, 32 high bits, 16 bytes of low nibbles; x = d * q + m.
@@ -185,6 +247,19 @@ struct FormatQ5_1 {
             w[j + 16] = d * float(hi) + m;
         }
     }
+    static constexpr int kBlockBytes = 24, kBlockChunks = 1, kZero = 0;
+    static constexpr bool kHasMin = true, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int, QuantChunk& o) {
+        o.a0 = o.a1 = half_at(b);
+        o.m = half_at(b + 2);
+        const uint32_t qh = u32_at_a4(b + 4);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t w = u32_at_a4(b + 8 + 4 * i);
+            o.q[i] = int32_t((w & 0x0f0f0f0fu) | spread4(qh >> (4 * i)) << 4);
+            o.q[4 + i] = int32_t(((w >> 4) & 0x0f0f0f0fu) | spread4(qh >> (16 + 4 * i)) << 4);
+        }
+    }
 };
 
 // Q8_0: fp16 d, 32 int8; x = d * q.
@@ -197,6 +272,14 @@ struct FormatQ8_0 {
         load_bytes_a2<32>(b + 2, q);
 #pragma unroll
         for (int j = 0; j < 32; ++j) w[j] = d * float(int8_t(q[j]));
+    }
+    static constexpr int kBlockBytes = 34, kBlockChunks = 1, kZero = 0;
+    static constexpr bool kHasMin = false, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int, QuantChunk& o) {
+        o.a0 = o.a1 = half_at(b);
+        o.m = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) o.q[i] = int32_t(u32_at_a2(b + 2 + 4 * i));
     }
 };
 
@@ -241,6 +324,18 @@ struct FormatQ4_K {
             }
         }
     }
+    static constexpr int kBlockBytes = 144, kBlockChunks = 8, kZero = 0;
+    static constexpr bool kHasMin = true, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int j, QuantChunk& o) {
+        float sc, mn;
+        k_scale_min(b + 4, j, sc, mn);
+        o.a0 = o.a1 = half_at(b) * sc;
+        o.m = -(half_at(b + 2) * mn);
+        const uint8_t* qs = b + 16 + (j >> 1) * 32;
+        const int shift = (j & 1) * 4;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) o.q[i] = int32_t((u32_at_a4(qs + 4 * i) >> shift) & 0x0f0f0f0fu);
+    }
 };
 
 // Q5_K: fp16 d, fp16 dmin, scales[12], qh[32], qs[128]. As Q4_K, plus bit j of qh[l] as the
@@ -272,6 +367,22 @@ struct FormatQ5_K {
             }
         }
     }
+    static constexpr int kBlockBytes = 176, kBlockChunks = 8, kZero = 0;
+    static constexpr bool kHasMin = true, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int j, QuantChunk& o) {
+        float sc, mn;
+        k_scale_min(b + 4, j, sc, mn);
+        o.a0 = o.a1 = half_at(b) * sc;
+        o.m = -(half_at(b + 2) * mn);
+        const uint8_t* qs = b + 48 + (j >> 1) * 32;
+        const int shift = (j & 1) * 4;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t low = (u32_at_a4(qs + 4 * i) >> shift) & 0x0f0f0f0fu;
+            const uint32_t high = (u32_at_a4(b + 16 + 4 * i) >> j) & 0x01010101u;
+            o.q[i] = int32_t(low | high << 4);
+        }
+    }
 };
 
 // Q6_K: ql[128], qh[64], int8 scales[16], fp16 d. Two halves of 128 elements; in half h,
@@ -296,7 +407,54 @@ struct FormatQ6_K {
             w[l] = (l < 16 ? d0 : d1) * float(q);
         }
     }
+    static constexpr int kBlockBytes = 210, kBlockChunks = 8, kZero = 0;
+    static constexpr bool kHasMin = false, kTwoScales = true;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int j, QuantChunk& o) {
+        const int h = j >> 2, k = j & 3;
+        const uint8_t* ql = b + 64 * h + 32 * (k & 1);
+        const uint8_t* qh = b + 128 + 32 * h;
+        const int8_t* scales = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * k);
+        const float d = half_at(b + 208);
+        o.a0 = d * float(scales[0]);
+        o.a1 = d * float(scales[1]);
+        o.m = 0.0f;
+        const int nib_shift = (k >> 1) * 4;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t u = ((u32_at_a2(ql + 4 * i) >> nib_shift) & 0x0f0f0f0fu) |
+                               ((u32_at_a2(qh + 4 * i) >> (2 * k)) & 0x03030303u) << 4;
+            o.q[i] = int32_t(__vsub4(u, 0x20202020u));  // bytes 0..63 -> -32..31
+        }
+    }
 };
+
+// Calls fn(Format{}) for the quantized formats with an int8 decoder (chunk_q8); returns false
+// for any other type.
+template <class Fn>
+bool dispatch_quant_format(uint32_t type, Fn&& fn) {
+    switch (type) {
+        case APR_TYPE_Q4_0: fn(FormatQ4_0{}); return true;
+        case APR_TYPE_Q4_1: fn(FormatQ4_1{}); return true;
+        case APR_TYPE_Q5_0: fn(FormatQ5_0{}); return true;
+        case APR_TYPE_Q5_1: fn(FormatQ5_1{}); return true;
+        case APR_TYPE_Q8_0: fn(FormatQ8_0{}); return true;
+        case APR_TYPE_Q4_K: fn(FormatQ4_K{}); return true;
+        case APR_TYPE_Q5_K: fn(FormatQ5_K{}); return true;
+        case APR_TYPE_Q6_K: fn(FormatQ6_K{}); return true;
+        default: return false;
+    }
+}
+
+// Calls fn(Format{}) for the plain floating-point formats; false for any other type.
+template <class Fn>
+bool dispatch_float_format(uint32_t type, Fn&& fn) {
+    switch (type) {
+        case APR_TYPE_F32: fn(FormatF32{}); return true;
+        case APR_TYPE_F16: fn(FormatF16{}); return true;
+        case APR_TYPE_BF16: fn(FormatBF16{}); return true;
+        default: return false;
+    }
+}
 
 // Calls fn(Format{}) for the format of `type`; returns false when there is none.
 template <class Fn>
