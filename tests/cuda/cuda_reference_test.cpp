@@ -232,7 +232,9 @@ TEST_CASE("cuda: decode graph replays match plain launches and an f16 KV cache s
     }
     CHECK(graph == plain);  // same kernels, same order: bit-identical
     Worst worst;
-    compare(f16, graph, V, 0.9999, worst, "f16 KV cache vs f32");
+    // 0.999, not tighter: the f16 cache moves activations by ~1e-3 relative, enough to flip some
+    // Q8_K roundings of the matrix-product inputs, which the 2-layer model then amplifies.
+    compare(f16, graph, V, 0.999, worst, "f16 KV cache vs f32");
     std::cout << "[cuda] f16 KV cache vs f32: worst cosine " << std::setprecision(8) << worst.cosine << std::endl;
 }
 
