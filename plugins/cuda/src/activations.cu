@@ -2,21 +2,26 @@
 // kernel that can also produce the values it prepares: RMSNorm of the residual stream, or SwiGLU
 // of the feed-forward gate and up projections, so that neither needs a launch of its own.
 //
-// One block of 256 threads per row. Each warp takes 256 consecutive values at a time, 8 per
-// lane: a Q8_0 block of 32 is then 4 neighbouring lanes and a Q8_K block of 256 the whole warp,
+// Blocks of 512 threads, gridDim.y of them per row (enough that a decode step's single row is
+// spread over several SMs; each block of a normalised row computes the row's sum of squares
+// itself). Each warp takes 256 consecutive values at a time, 8 per lane: a Q8_0 block of 32 is then 4 neighbouring lanes and a Q8_K block of 256 the whole warp,
 // so the block maxima and the chunk sums are a few shuffles. The arithmetic follows the core's
 // reference (round_activation_for) operation for operation: IEEE divisions, rint (ties to
 // even), the Q8_0 scale rounded to f16 only where it is stored.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
+#include <string>
+
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "launch.cuh"
 
 namespace apr_cuda {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
 
 enum class Source { Plain, Norm, Swiglu };
@@ -41,6 +46,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 template <Source S, ActFormat A>
 __global__ void __launch_bounds__(kThreads) prepare_kernel(PrepareArgs a) {
+    wait_for_previous_kernel();
     const int row = blockIdx.x;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int n = a.n;
@@ -60,7 +66,7 @@ __global__ void __launch_bounds__(kThreads) prepare_kernel(PrepareArgs a) {
         scale = rsqrtf(total / float(n) + a.eps);
     }
 
-    for (int base = warp * 256; base < n; base += kWarps * 256) {
+    for (int base = (blockIdx.y * kWarps + warp) * 256; base < n; base += gridDim.y * kWarps * 256) {
         const int e0 = base + lane * 8;
         float v[8];
 #pragma unroll
@@ -147,6 +153,10 @@ void check_multiple(ActFormat f, int n) {
 template <Source S>
 ActInput launch_prepare(const PrepareArgs& args, int n_rows, ActFormat format, const float* src, int ld_src,
                         cudaStream_t stream) {
+    // Blocks per row: one per kWarps * 256 values, at most 8; fewer rows than 64 only (a
+    // prefill has blocks enough from its rows).
+    const int per_row = n_rows >= 64 ? 1 : std::min(8, (args.n + kWarps * 256 - 1) / (kWarps * 256));
+    const dim3 grid(n_rows, per_row);
     ActInput in;
     in.format = format;
     in.n_tokens = n_rows;
@@ -156,27 +166,28 @@ ActInput launch_prepare(const PrepareArgs& args, int n_rows, ActFormat format, c
     if (n_rows <= 0) return in;
     switch (format) {
         case ActFormat::F32:
-            if constexpr (S != Source::Plain) prepare_kernel<S, ActFormat::F32><<<n_rows, kThreads, 0, stream>>>(args);
+            if constexpr (S != Source::Plain)
+                launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::F32>, grid, kThreads, 0, stream, args);
             in.x = src;
             in.ldx = ld_src;
             break;
         case ActFormat::F16:
-            prepare_kernel<S, ActFormat::F16><<<n_rows, kThreads, 0, stream>>>(args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::F16>, grid, kThreads, 0, stream, args);
             in.x = args.rounded;
             in.ldx = args.n;
             break;
         case ActFormat::BF16:
-            prepare_kernel<S, ActFormat::BF16><<<n_rows, kThreads, 0, stream>>>(args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::BF16>, grid, kThreads, 0, stream, args);
             in.x = args.rounded;
             in.ldx = args.n;
             break;
         case ActFormat::Q8_0:
-            prepare_kernel<S, ActFormat::Q8_0><<<n_rows, kThreads, 0, stream>>>(args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::Q8_0>, grid, kThreads, 0, stream, args);
             in.q = args.q;
             in.ds = args.ds;
             break;
         case ActFormat::Q8_K:
-            prepare_kernel<S, ActFormat::Q8_K><<<n_rows, kThreads, 0, stream>>>(args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::Q8_K>, grid, kThreads, 0, stream, args);
             in.q = args.q;
             in.ds = args.ds;
             break;

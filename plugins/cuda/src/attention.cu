@@ -14,6 +14,7 @@
 
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "launch.cuh"
 
 namespace apr_cuda {
 namespace {
@@ -54,6 +55,7 @@ __global__ void __launch_bounds__(32 * kWarps)
     attention_partial_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                              AttentionShape s, const int32_t* __restrict__ positions, int n_splits, float scale,
                              float* __restrict__ partial_acc, float* __restrict__ partial_ml) {
+    wait_for_previous_kernel();
     const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
     const int n_tokens = gridDim.y;
     const int hd = s.head_dim;
@@ -153,6 +155,7 @@ constexpr int kMaxSplits = 64;
 __global__ void __launch_bounds__(128)
     attention_combine_kernel(AttentionShape s, int n_splits, const float* __restrict__ partial_acc,
                              const float* __restrict__ partial_ml, float* __restrict__ out) {
+    wait_for_previous_kernel();
     __shared__ float weight_s[kMaxSplits];
     const int h = blockIdx.x, t = blockIdx.y;
     const int hd = s.head_dim;
@@ -199,15 +202,16 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
     const dim3 grid(s.n_head, n_tokens, n_splits);
     const float scale = 1.0f / sqrtf(float(s.head_dim));
     if (kv.f16)
-        attention_partial_kernel<__half><<<grid, 32 * kWarps, 0, stream>>>(
+        launch_kernel("attention kernel", attention_partial_kernel<__half>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions, n_splits, scale,
             partial_acc, partial_ml);
     else
-        attention_partial_kernel<float><<<grid, 32 * kWarps, 0, stream>>>(
+        launch_kernel("attention kernel", attention_partial_kernel<float>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const float*>(kv.k), static_cast<const float*>(kv.v), s, positions, n_splits, scale,
             partial_acc, partial_ml);
     check_launch("attention kernel");
-    attention_combine_kernel<<<dim3(s.n_head, n_tokens), 128, 0, stream>>>(s, n_splits, partial_acc, partial_ml, out);
+    launch_kernel("attention combine kernel", attention_combine_kernel, dim3(s.n_head, n_tokens), 128, 0, stream, s,
+                  n_splits, partial_acc, partial_ml, out);
     check_launch("attention combine kernel");
 }
 

@@ -1,7 +1,7 @@
 // Host-side launchers of the CUDA backend's kernels, one .cu file per operation family:
 //   matvec.cu (decode: a few tokens), matmul.cu (prefill: tensor-core tiles), activations.cu
 //   (rounding / quantizing matrix-product inputs, fused with RMSNorm and SwiGLU), norm.cu,
-//   rope.cu, attention.cu, elementwise.cu (embeddings, KV-cache stores).
+//   rope.cu (with KV-cache stores), attention.cu, elementwise.cu (embeddings).
 // Every launcher enqueues on `stream` and reports launch errors through BackendError.
 // Activations are f32, row-major, one row per token; matrix products take them prepared
 // (rounded or quantized) as llama.cpp multiplies them, see ActFormat.
@@ -78,15 +78,29 @@ ActInput swiglu_prepared(float* gate, const float* up, int n, int n_rows, uint32
 // through the mat-vec kernels (decode), more through the tensor-core tiles (prefill).
 void matmul(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias, const float* residual,
             int ldr, cudaStream_t stream);
-// The two kernels behind it, for the tests that compare them.
+// One output of a group of products with the same input: y = W . in (+ bias) (+ residual).
+struct MatmulOut {
+    const DeviceMatrix* W = nullptr;
+    float* y = nullptr;
+    int ldy = 0;
+    const float* bias = nullptr;
+    const float* residual = nullptr;
+    int ldr = 0;
+};
+// matmul for each of the n (<= 3) outputs; one mat-vec launch for all of them when they are
+// quantized matrices of one type and width and the input is a decode batch (Q/K/V, gate/up).
+// The caller prepares `in` for every W (equal activation formats).
+void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t stream);
+// The two kernels behind matmul, for the tests that compare them.
 void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream);
 void matmul_tiled(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                   const float* residual, int ldr, cudaStream_t stream);
 
 // Lets the decode mat-vec kernels use up to `max_shared_bytes` of dynamic shared memory (the
-// device's opt-in limit); called once per session before anything is launched or captured.
-void configure_matvec(int max_shared_bytes);
+// device's opt-in limit) and size their persistent grids for `sm_count` SMs; called once per
+// session before anything is launched or captured.
+void configure_matvec(int max_shared_bytes, int sm_count);
 
 // y[r] = x[r] * weight / sqrt(mean(x[r]^2) + eps) for n_rows rows of n elements (weight has n
 // entries). x may equal y. Also serves qwen3's per-head norms (rows = heads).
@@ -98,10 +112,6 @@ struct RopeParams {
     float freq_base = 10000.0f, freq_scale = 1.0f;
     const float* freq_divisors = nullptr;  // n_rot/2 entries, or null
 };
-// Rotates q [n_tokens][n_head*head_dim] and k [n_tokens][n_head_kv*head_dim] in place, token t at
-// positions[t] (device memory).
-void rope(float* q, float* k, const int32_t* positions, int n_tokens, const RopeParams& p, cudaStream_t stream);
-
 // KV cache of one layer: [n_head_kv][n_ctx][head_dim] for keys and for values, f32 or f16.
 struct KvLayer {
     void* k = nullptr;
@@ -111,9 +121,11 @@ struct KvLayer {
 struct AttentionShape {
     int n_head = 0, n_head_kv = 0, head_dim = 0, n_ctx = 0;
 };
-// Writes k, v rows of n_tokens tokens into the cache at positions[t].
-void store_kv(const float* k, const float* v, const int32_t* positions, int n_tokens, const KvLayer& kv,
-              const AttentionShape& s, cudaStream_t stream);
+// Rotates q [n_tokens][n_head*head_dim] and k [n_tokens][n_head_kv*head_dim] in place, token t at
+// positions[t] (device memory), then writes the k and v [n_tokens][n_head_kv*head_dim] rows into
+// the cache at positions[t].
+void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positions, int n_tokens, const RopeParams& p,
+                       const KvLayer& kv, const AttentionShape& s, cudaStream_t stream);
 // Causal attention of q [n_tokens][n_head*head_dim] over cache entries 0..positions[t], written
 // to out [n_tokens][n_head*head_dim]. The keys of each (token, head) are split over n_splits
 // blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats and

@@ -25,6 +25,7 @@
 
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "launch.cuh"
 #include "weight_formats.cuh"
 
 namespace apr_cuda {
@@ -45,6 +46,7 @@ __global__ void __launch_bounds__(kThreads)
     matmul_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int cols, const float* __restrict__ x,
                   int ldx, int n_tokens, float* y, int ldy, const float* __restrict__ bias, const float* residual,
                   int ldr) {
+    wait_for_previous_kernel();
     using namespace nvcuda;
     // Weights [row][k] and activations [token][k] (= K x N column-major); after the main loop
     // the same bytes hold the results [token][row].
@@ -160,6 +162,7 @@ __global__ void __launch_bounds__(kThreads)
     matmul_q8_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks,
                      const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens, float* y, int ldy,
                      const float* __restrict__ bias, const float* residual, int ldr) {
+    wait_for_previous_kernel();
     __shared__ __align__(16) uint8_t w_s[kTileM][kQ8Pitch];
     __shared__ __align__(16) uint8_t x_s[kTileN][kQ8Pitch];
     __shared__ float wa0_s[kTileM][kQ8Chunks], wa1_s[kTileM][kQ8Chunks], wm_s[kTileM][kQ8Chunks];
@@ -310,13 +313,15 @@ void matmul_tiled(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, 
     const dim3 grid((W.rows + kTileM - 1) / kTileM, (in.n_tokens + kTileN - 1) / kTileN);
     const bool quantized = dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
-        matmul_q8_kernel<F><<<grid, kThreads, 0, stream>>>(W.data, W.row_bytes, W.rows, W.cols / 32, in.q, in.ds,
+        launch_kernel("tiled int8 matmul kernel", matmul_q8_kernel<F>, grid, kThreads, 0, stream, W.data, W.row_bytes,
+                      W.rows, W.cols / 32, in.q, in.ds,
                                                            in.n_tokens, y, ldy, bias, residual, ldr);
     });
     if (!quantized) {
         dispatch_float_format(W.type, [&](auto format) {
             using F = decltype(format);
-            matmul_kernel<F><<<grid, kThreads, 0, stream>>>(W.data, W.row_bytes, W.rows, W.cols, in.x, in.ldx,
+            launch_kernel("tiled matmul kernel", matmul_kernel<F>, grid, kThreads, 0, stream, W.data, W.row_bytes,
+                          W.rows, W.cols, in.x, in.ldx,
                                                             in.n_tokens, y, ldy, bias, residual, ldr);
         });
     }

@@ -1,10 +1,10 @@
 // Decode mat-vec: one warp per output row, up to B = 8 tokens per launch.
 //
-// Quantized weights (matvec_q8_kernel): the warp copies a stretch of its row (up to kStageBytes,
-// whole 32-chunk steps; usually the whole row) from global to shared memory with the widest
-// loads the row's alignment allows (16 bytes for almost every shape), all issued before any is
-// used, so each warp keeps kilobytes of weight reads in flight and every load is coalesced.
-// Then each lane decodes one 32-element chunk at a time to int8 (chunk_q8, weight_formats.cuh)
+// Quantized weights (matvec_q8_kernel): a persistent grid of warps, each taking whole rows. A
+// warp copies a stretch of its row (up to kStageBytes, whole 32-chunk steps; usually the whole
+// row) from global to shared memory with cp.async in the widest units the row's alignment allows
+// (16 bytes for almost every shape), double-buffered, so each warp always has the next
+// kilobytes of weights in flight and every load is coalesced. Then each lane decodes one 32-element chunk at a time to int8 (chunk_q8, weight_formats.cuh)
 // and dots it with the tokens' int8 activations (__dp4a, exact integer sums), scaling by the
 // weight's and the activation's chunk scales in f32.
 //
@@ -16,6 +16,7 @@
 // 16-byte reads fall in distinct banks. Larger batches read them from global memory (L1).
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "launch.cuh"
 #include "weight_formats.cuh"
 
 #include <algorithm>
@@ -26,8 +27,8 @@ namespace {
 
 // ---- quantized weights, int8 activations -------------------------------------------------------
 
-constexpr int kQ8Warps = 8;          // rows (warps) per block
-constexpr int kStageBytes = 4608;    // most weight bytes a warp stages at once
+constexpr int kQ8Warps = 4;          // warps per block
+constexpr int kStageBytes = 4608;    // most weight bytes of one row a warp stages at once
 
 // The contribution of one chunk: activation chunk (32 int8 in two int4) with scale and sum.
 template <class F>
@@ -51,58 +52,112 @@ __device__ __forceinline__ float chunk_dot(const QuantChunk& w, const int4& x0, 
     }
 }
 
-// Copies n bytes (a multiple of sizeof(T)) from src to the warp's shared stage, T-sized loads
-// batched so that they are all in flight before the stores wait on them.
-template <class T>
-__device__ __forceinline__ void stage_copy(const uint8_t* __restrict__ src, uint8_t* dst, int n, int lane) {
-    constexpr int kBatch = 8;
-    const T* s = reinterpret_cast<const T*>(src);
-    T* d = reinterpret_cast<T*>(dst);
-    const int units = n / int(sizeof(T));
-    for (int u0 = lane; u0 < units; u0 += 32 * kBatch) {
-        T v[kBatch];
-#pragma unroll
-        for (int k = 0; k < kBatch; ++k)
-            if (u0 + 32 * k < units) v[k] = __ldg(s + u0 + 32 * k);
-#pragma unroll
-        for (int k = 0; k < kBatch; ++k)
-            if (u0 + 32 * k < units) d[u0 + 32 * k] = v[k];
+__device__ __forceinline__ void cp_async(void* dst, const void* src, int bytes) {
+    const unsigned d = unsigned(__cvta_generic_to_shared(dst));
+    if (bytes == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
+    else if (bytes == 8)
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(d), "l"(src) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+// Starts copying n bytes (a multiple of unit) from src to the warp's stage: asynchronous
+// (cp.async) for 4-, 8- and 16-byte units, plain 2-byte loads and stores otherwise.
+__device__ __forceinline__ void stage_issue(const uint8_t* __restrict__ src, uint8_t* dst, int n, int unit,
+                                            int lane) {
+    if (unit >= 4) {
+        for (int i = lane * unit; i < n; i += 32 * unit) cp_async(dst + i, src + i, unit);
+    } else {
+        const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
+        uint16_t* d = reinterpret_cast<uint16_t*>(dst);
+        for (int i = lane; i < n / 2; i += 32) d[i] = __ldg(s + i);
     }
 }
 
+// Up to kMaxJobs matrices of the same type and width multiplied with the same input in one
+// launch (Q/K/V, gate/up): rows first_row .. first_row + rows - 1 of the launch are job k's.
+constexpr int kMaxJobs = 3;
+struct Q8Job {
+    const uint8_t* W;
+    int rows;
+    int first_row;
+    float* y;
+    int ldy;
+    const float* bias;
+    const float* residual;
+    int ldr;
+};
+struct Q8Jobs {
+    Q8Job job[kMaxJobs];
+    int n;
+    int total_rows;
+};
+
+// The job holding launch row `row`, field by field (a dynamically indexed parameter array would
+// go through local memory).
+__device__ __forceinline__ Q8Job job_of(const Q8Jobs& jobs, int row) {
+    Q8Job job = jobs.job[0];
+#pragma unroll
+    for (int k = 1; k < kMaxJobs; ++k)
+        if (k < jobs.n && row >= jobs.job[k].first_row) job = jobs.job[k];
+    return job;
+}
+
+// A persistent grid: warp w of W in all takes launch rows w, w + W, ...; each row in stages of
+// up to chunks_per_stage chunks. While a stage is multiplied, the next one (of the same row or
+// of the warp's next row) is already on its way into the warp's other shared buffer, so the
+// weight reads never stop and there is no tail wave of idle SMs.
 // `unit`: the widest load (16, 8, 4 or 2 bytes) that divides both row_bytes and the step size.
 template <class F, int B>
 __global__ void __launch_bounds__(32 * kQ8Warps)
-    matvec_q8_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks, int unit,
-                     int chunks_per_stage, const int8_t* __restrict__ xq, const float2* __restrict__ xds, float* y,
-                     int ldy, const float* __restrict__ bias, const float* residual, int ldr) {
+    matvec_q8_kernel(Q8Jobs jobs, size_t row_bytes, int n_chunks, int unit, int chunks_per_stage,
+                     const int8_t* __restrict__ xq, const float2* __restrict__ xds) {
+    wait_for_previous_kernel();
     extern __shared__ __align__(16) uint8_t stage_all[];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int row = blockIdx.x * kQ8Warps + warp;
-    if (row >= rows) return;  // only warp-level synchronisation below
     const int stage_bytes = chunks_per_stage / F::kBlockChunks * F::kBlockBytes;
-    uint8_t* stage = stage_all + size_t(warp) * stage_bytes;
-    const uint8_t* w_row = W + size_t(row) * row_bytes;
+    uint8_t* buf[2] = {stage_all + size_t(2 * warp) * stage_bytes, stage_all + size_t(2 * warp + 1) * stage_bytes};
+    const int n_stages = (n_chunks + chunks_per_stage - 1) / chunks_per_stage;
     const int cols = n_chunks * 32;
+    const int n_warps = gridDim.x * kQ8Warps;
+
+    int row = blockIdx.x * kQ8Warps + warp;
+    if (row >= jobs.total_rows) return;  // only warp-level synchronisation below
+    int stage = 0;
+    auto issue = [&](int r, int st, uint8_t* dst) {
+        const Q8Job j = job_of(jobs, r);
+        const size_t byte0 = size_t(st) * stage_bytes;
+        const int nbytes = int(min(size_t(stage_bytes), row_bytes - byte0));
+        stage_issue(j.W + size_t(r - j.first_row) * row_bytes + byte0, dst, nbytes, unit, lane);
+    };
+    issue(row, 0, buf[0]);
+    cp_async_commit();
 
     float acc[B];
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = 0.0f;
-
-    for (int c0 = 0; c0 < n_chunks; c0 += chunks_per_stage) {
-        const size_t byte0 = size_t(c0 / F::kBlockChunks) * F::kBlockBytes;
-        const int nbytes = int(min(size_t(stage_bytes), row_bytes - byte0));
-        switch (unit) {
-            case 16: stage_copy<uint4>(w_row + byte0, stage, nbytes, lane); break;
-            case 8: stage_copy<uint2>(w_row + byte0, stage, nbytes, lane); break;
-            case 4: stage_copy<uint32_t>(w_row + byte0, stage, nbytes, lane); break;
-            default: stage_copy<uint16_t>(w_row + byte0, stage, nbytes, lane); break;
+    int cur = 0;
+    while (true) {
+        int next_row = row, next_stage = stage + 1;
+        if (next_stage == n_stages) {
+            next_row = row + n_warps;
+            next_stage = 0;
         }
-        __syncwarp();
+        const bool has_next = next_row < jobs.total_rows;
+        if (has_next) issue(next_row, next_stage, buf[cur ^ 1]);
+        cp_async_commit();
+        cp_async_wait_one();  // this lane's copies of the current stage have landed
+        __syncwarp();         // and everyone else's
+
+        const int c0 = stage * chunks_per_stage;
         const int nc = min(chunks_per_stage, n_chunks - c0);
+        const uint8_t* st = buf[cur];
         for (int c = lane; c < nc; c += 32) {
             QuantChunk w;
-            F::chunk_q8(stage + (c / F::kBlockChunks) * F::kBlockBytes, c % F::kBlockChunks, w);
+            F::chunk_q8(st + (c / F::kBlockChunks) * F::kBlockBytes, c % F::kBlockChunks, w);
             const int cg = c0 + c;
 #pragma unroll
             for (int b = 0; b < B; ++b) {
@@ -110,21 +165,31 @@ __global__ void __launch_bounds__(32 * kQ8Warps)
                 acc[b] += chunk_dot<F>(w, __ldg(xp), __ldg(xp + 1), __ldg(xds + size_t(b) * n_chunks + cg));
             }
         }
-        __syncwarp();  // the stage is rewritten next
-    }
+        if (stage == n_stages - 1) {
 #pragma unroll
-    for (int b = 0; b < B; ++b) {
+            for (int b = 0; b < B; ++b) {
 #pragma unroll
-        for (int off = 16; off > 0; off >>= 1) acc[b] += __shfl_xor_sync(0xffffffffu, acc[b], off);
-    }
-    if (lane == 0) {
-        const float add = bias ? bias[row] : 0.0f;
+                for (int off = 16; off > 0; off >>= 1) acc[b] += __shfl_xor_sync(0xffffffffu, acc[b], off);
+            }
+            if (lane == 0) {
+                const Q8Job j = job_of(jobs, row);
+                const int r = row - j.first_row;
+                const float add = j.bias ? j.bias[r] : 0.0f;
 #pragma unroll
-        for (int b = 0; b < B; ++b) {
-            float v = acc[b] + add;
-            if (residual) v += residual[size_t(b) * ldr + row];
-            y[size_t(b) * ldy + row] = v;
+                for (int b = 0; b < B; ++b) {
+                    float v = acc[b] + add;
+                    if (j.residual) v += j.residual[size_t(b) * j.ldr + r];
+                    j.y[size_t(b) * j.ldy + r] = v;
+                }
+            }
+#pragma unroll
+            for (int b = 0; b < B; ++b) acc[b] = 0.0f;
         }
+        __syncwarp();  // buf[cur] is refilled in the next iteration
+        if (!has_next) break;
+        row = next_row;
+        stage = next_stage;
+        cur ^= 1;
     }
 }
 
@@ -133,20 +198,63 @@ int widest_unit(size_t a, size_t b) {
     return 2;
 }
 
+// Resident blocks per SM of one instantiation at `smem` bytes (asked once per pair).
 template <class F, int B>
-void launch_q8(const DeviceMatrix& W, const int8_t* xq, const float2* xds, float* y, int ldy, const float* bias,
-               const float* residual, int ldr, cudaStream_t stream) {
+int resident_blocks(size_t smem) {
+    static size_t cached_smem = ~size_t(0);
+    static int cached = 0;
+    if (smem != cached_smem) {
+        int n = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, matvec_q8_kernel<F, B>, 32 * kQ8Warps, smem) !=
+                cudaSuccess ||
+            n < 1) {
+            cudaGetLastError();
+            n = 1;
+        }
+        cached = n;
+        cached_smem = smem;
+    }
+    return cached;
+}
+
+int g_sm_count = 0;  // set by configure_matvec
+
+// One launch for the jobs in `outs` (all of W's type and width), B tokens from `xq`/`xds`.
+template <class F, int B>
+void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const float2* xds, cudaStream_t stream) {
     constexpr int kStepBytes = 32 / F::kBlockChunks * F::kBlockBytes;  // 32 chunks
-    const int n_chunks = W.cols / 32;
+    const DeviceMatrix& W0 = *outs[0].W;
+    const int n_chunks = W0.cols / 32;
     const int steps = (n_chunks + 31) / 32;
-    const int steps_per_stage = std::max(1, std::min(steps, kStageBytes / kStepBytes));
+    // Whole rows when they fit, else the fewest equal-ish stages.
+    const int max_steps = std::max(1, kStageBytes / kStepBytes);
+    const int n_stages = (steps + max_steps - 1) / max_steps;
+    const int steps_per_stage = (steps + n_stages - 1) / n_stages;
     const int chunks_per_stage = 32 * steps_per_stage;
-    const size_t smem = size_t(kQ8Warps) * steps_per_stage * kStepBytes;
-    const int unit = widest_unit(W.row_bytes, kStepBytes);
-    const dim3 grid((W.rows + kQ8Warps - 1) / kQ8Warps);
-    matvec_q8_kernel<F, B><<<grid, 32 * kQ8Warps, smem, stream>>>(W.data, W.row_bytes, W.rows, n_chunks, unit,
-                                                                  chunks_per_stage, xq, xds, y, ldy, bias, residual,
-                                                                  ldr);
+    const size_t smem = size_t(2 * kQ8Warps) * steps_per_stage * kStepBytes;
+    const int unit = widest_unit(W0.row_bytes, kStepBytes);
+    Q8Jobs jobs{};
+    jobs.n = n;
+    int rows = 0;
+    for (int k = 0; k < n; ++k) {
+        const MatmulOut& o = outs[k];
+        Q8Job& j = jobs.job[k];
+        j.W = o.W->data;
+        j.rows = o.W->rows;
+        j.first_row = rows;
+        j.y = o.y + size_t(token) * o.ldy;
+        j.ldy = o.ldy;
+        j.bias = o.bias;
+        j.residual = o.residual ? o.residual + size_t(token) * o.ldr : nullptr;
+        j.ldr = o.ldr;
+        rows += o.W->rows;
+    }
+    jobs.total_rows = rows;
+    const int wanted = (rows + kQ8Warps - 1) / kQ8Warps;
+    const int resident = resident_blocks<F, B>(smem) * std::max(1, g_sm_count);
+    const int blocks = std::max(1, std::min(wanted, resident));
+    launch_kernel("int8 matvec kernel", matvec_q8_kernel<F, B>, blocks, 32 * kQ8Warps, smem, stream, jobs,
+                  W0.row_bytes, n_chunks, unit, chunks_per_stage, xq, xds);
 }
 
 // ---- float weights, f32 activations ------------------------------------------------------------
@@ -157,6 +265,7 @@ template <class F, int B>
 __global__ void __launch_bounds__(32 * kRowsPerBlock)
     matvec_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int cols, const float* __restrict__ x,
                   int ldx, float* y, int ldy, const float* __restrict__ bias, const float* residual, int ldr) {
+    wait_for_previous_kernel();
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * kRowsPerBlock + (threadIdx.x >> 5);
     if (row >= rows) return;
@@ -216,6 +325,7 @@ __global__ void __launch_bounds__(32 * kSharedRowsPerBlock)
     matvec_shared_x_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int cols,
                            const float* __restrict__ x, int ldx, float* y, int ldy, const float* __restrict__ bias,
                            const float* residual, int ldr) {
+    wait_for_previous_kernel();
     extern __shared__ __align__(16) float x_s[];  // [B][n_chunks][kChunkPitch]
     const int n_chunks = (cols + 31) / 32;
     // Zeros past `cols` make the last, partial chunk of a float row add nothing.
@@ -273,8 +383,8 @@ template <class F, int B>
 void launch(const DeviceMatrix& W, const float* x, int ldx, float* y, int ldy, const float* bias,
             const float* residual, int ldr, cudaStream_t stream) {
     const dim3 grid((W.rows + kRowsPerBlock - 1) / kRowsPerBlock);
-    matvec_kernel<F, B><<<grid, 32 * kRowsPerBlock, 0, stream>>>(W.data, W.row_bytes, W.rows, W.cols, x, ldx, y, ldy,
-                                                                 bias, residual, ldr);
+    launch_kernel("matvec kernel", matvec_kernel<F, B>, grid, 32 * kRowsPerBlock, 0, stream, W.data, W.row_bytes,
+                  W.rows, W.cols, x, ldx, y, ldy, bias, residual, ldr);
 }
 
 template <class F, int B>
@@ -286,13 +396,14 @@ void launch_shared_or_global(const DeviceMatrix& W, const float* x, int ldx, flo
         return;
     }
     const dim3 grid((W.rows + kSharedRowsPerBlock - 1) / kSharedRowsPerBlock);
-    matvec_shared_x_kernel<F, B><<<grid, 32 * kSharedRowsPerBlock, smem, stream>>>(
+    launch_kernel("matvec kernel", matvec_shared_x_kernel<F, B>, grid, 32 * kSharedRowsPerBlock, smem, stream,
         W.data, W.row_bytes, W.rows, W.cols, x, ldx, y, ldy, bias, residual, ldr);
 }
 
 }  // namespace
 
-void configure_matvec(int max_shared_bytes) {
+void configure_matvec(int max_shared_bytes, int sm_count) {
+    g_sm_count = sm_count;
     // Lets every shared-activation kernel take up to the device's opt-in limit; the launch asks
     // only for what the row length needs. (The int8 kernels stay under the default 48 KiB.)
     for (uint32_t type : {APR_TYPE_F32, APR_TYPE_F16, APR_TYPE_BF16}) {
@@ -311,6 +422,22 @@ void configure_matvec(int max_shared_bytes) {
 
 namespace {
 
+// Tokens t .. t+b-1 of `in` through the grouped int8 kernel.
+void launch_q8_group(const MatmulOut* outs, int n, const ActInput& in, int t, int b, cudaStream_t stream) {
+    const int cols = outs[0].W->cols;
+    const int8_t* xq = in.q + size_t(t) * cols;
+    const float2* xds = in.ds + size_t(t) * (cols / 32);
+    dispatch_quant_format(outs[0].W->type, [&](auto format) {
+        using F = decltype(format);
+        switch (b) {
+            case 8: launch_q8<F, 8>(outs, n, t, xq, xds, stream); break;
+            case 4: launch_q8<F, 4>(outs, n, t, xq, xds, stream); break;
+            case 2: launch_q8<F, 2>(outs, n, t, xq, xds, stream); break;
+            default: launch_q8<F, 1>(outs, n, t, xq, xds, stream); break;
+        }
+    });
+}
+
 [[noreturn]] void format_mismatch(const DeviceMatrix& W, const ActInput& in) {
     throw BackendError(APR_ERR_INTERNAL, "matrix product: weight type " + std::to_string(W.type) +
                                              " given an input prepared as format " +
@@ -322,25 +449,16 @@ namespace {
 void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream) {
     if (act_format_for(W.type) != in.format || in.cols != W.cols) format_mismatch(W, in);
-    const int n_chunks = W.cols / 32;
     int t = 0;
     while (t < in.n_tokens) {
         const int left = in.n_tokens - t;
         const int b = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         float* yt = y + size_t(t) * ldy;
         const float* rt = residual ? residual + size_t(t) * ldr : nullptr;
-        const bool quantized = dispatch_quant_format(W.type, [&](auto format) {
-            using F = decltype(format);
-            const int8_t* xq = in.q + size_t(t) * W.cols;
-            const float2* xds = in.ds + size_t(t) * n_chunks;
-            switch (b) {
-                case 8: launch_q8<F, 8>(W, xq, xds, yt, ldy, bias, rt, ldr, stream); break;
-                case 4: launch_q8<F, 4>(W, xq, xds, yt, ldy, bias, rt, ldr, stream); break;
-                case 2: launch_q8<F, 2>(W, xq, xds, yt, ldy, bias, rt, ldr, stream); break;
-                default: launch_q8<F, 1>(W, xq, xds, yt, ldy, bias, rt, ldr, stream); break;
-            }
-        });
-        if (!quantized) {
+        if (act_format_for(W.type) == ActFormat::Q8_0 || act_format_for(W.type) == ActFormat::Q8_K) {
+            const MatmulOut out{&W, y, ldy, bias, residual, ldr};
+            launch_q8_group(&out, 1, in, t, b, stream);
+        } else {
             const float* xt = in.x + size_t(t) * in.ldx;
             dispatch_float_format(W.type, [&](auto format) {
                 using F = decltype(format);
@@ -353,6 +471,26 @@ void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, c
             });
         }
         check_launch("matvec kernel");
+        t += b;
+    }
+}
+
+void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t stream) {
+    bool grouped = n >= 1 && n <= kMaxJobs && in.n_tokens <= 8 &&
+                   (in.format == ActFormat::Q8_0 || in.format == ActFormat::Q8_K);
+    for (int k = 0; k < n && grouped; ++k)
+        grouped = outs[k].W->type == outs[0].W->type && outs[k].W->cols == outs[0].W->cols &&
+                  act_format_for(outs[k].W->type) == in.format && in.cols == outs[k].W->cols;
+    if (!grouped) {
+        for (int k = 0; k < n; ++k)
+            matmul(*outs[k].W, in, outs[k].y, outs[k].ldy, outs[k].bias, outs[k].residual, outs[k].ldr, stream);
+        return;
+    }
+    for (int t = 0; t < in.n_tokens;) {
+        const int left = in.n_tokens - t;
+        const int b = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        launch_q8_group(outs, n, in, t, b, stream);
+        check_launch("grouped matvec kernel");
         t += b;
     }
 }

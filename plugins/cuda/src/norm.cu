@@ -1,6 +1,7 @@
 // RMSNorm: one block per row; the sum of squares is reduced across the block in f32.
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "launch.cuh"
 
 namespace apr_cuda {
 namespace {
@@ -9,6 +10,7 @@ constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
     rms_norm_kernel(const float* x, int ldx, float* y, int ldy, const float* __restrict__ weight, int n, float eps) {
+    wait_for_previous_kernel();
     const float* xr = x + size_t(blockIdx.x) * ldx;
     float* yr = y + size_t(blockIdx.x) * ldy;
     float sum = 0.0f;
@@ -31,7 +33,7 @@ __global__ void __launch_bounds__(kThreads)
 void rms_norm(const float* x, int ldx, float* y, int ldy, const float* weight, int n, int n_rows, float eps,
               cudaStream_t stream) {
     if (n_rows <= 0) return;
-    rms_norm_kernel<<<n_rows, kThreads, 0, stream>>>(x, ldx, y, ldy, weight, n, eps);
+    launch_kernel("rms_norm kernel", rms_norm_kernel, n_rows, kThreads, 0, stream, x, ldx, y, ldy, weight, n, eps);
     check_launch("rms_norm kernel");
 }
 

@@ -35,7 +35,7 @@ Session::Session(const apr_model_view& model, uint32_t n_ctx) : layout_(check_mo
     n_sm_ = std::max(1, prop.multiProcessorCount);
     profile_ = env_is("APR_CUDA_PROFILE", "1");
     use_graph_ = !env_is("APR_CUDA_GRAPH", "0") && !profile_;
-    configure_matvec(int(prop.sharedMemPerBlockOptin));
+    configure_matvec(int(prop.sharedMemPerBlockOptin), n_sm_);
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     try {
         upload_weights(layout_);
@@ -255,18 +255,20 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
     for (const Layer& L : layers_) {
         ActInput in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
         mark("rms_norm + prepare");
-        matmul(L.wq, in, q, Q, L.bq, nullptr, 0, stream_);
-        mark("matmul q");
-        in = prepare_input_for(in, L.wk.type, act_, stream_);
-        matmul(L.wk, in, k, KV, L.bk, nullptr, 0, stream_);
-        mark("matmul k");
-        in = prepare_input_for(in, L.wv.type, act_, stream_);
-        matmul(L.wv, in, v, KV, L.bv, nullptr, 0, stream_);
-        mark("matmul v");
+        if (L.wk.type == L.wq.type && L.wv.type == L.wq.type) {
+            const MatmulOut qkv[3] = {{&L.wq, q, Q, L.bq}, {&L.wk, k, KV, L.bk}, {&L.wv, v, KV, L.bv}};
+            matmul_group(qkv, 3, in, stream_);
+        } else {
+            matmul(L.wq, in, q, Q, L.bq, nullptr, 0, stream_);
+            in = prepare_input_for(in, L.wk.type, act_, stream_);
+            matmul(L.wk, in, k, KV, L.bk, nullptr, 0, stream_);
+            in = prepare_input_for(in, L.wv.type, act_, stream_);
+            matmul(L.wv, in, v, KV, L.bv, nullptr, 0, stream_);
+        }
+        mark("matmul q k v");
         if (L.q_norm) rms_norm(q, hd, q, hd, L.q_norm, hd, nt * int(m.n_head), eps, stream_);
         if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
-        rope(q, k, positions, nt, rp, stream_);
-        store_kv(k, v, positions, nt, L.kv, as, stream_);
+        rope_and_store_kv(q, k, v, positions, nt, rp, L.kv, as, stream_);
         mark("(qk norm) rope + kv store");
         attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(), attn,
                   stream_);
@@ -277,11 +279,15 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
         mark("matmul o + residual");
         in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
         mark("rms_norm + prepare");
-        matmul(L.gate, in, g, F, nullptr, nullptr, 0, stream_);
-        mark("matmul gate");
-        in = prepare_input_for(in, L.up.type, act_, stream_);
-        matmul(L.up, in, u, F, nullptr, nullptr, 0, stream_);
-        mark("matmul up");
+        if (L.up.type == L.gate.type) {
+            const MatmulOut gate_up[2] = {{&L.gate, g, F}, {&L.up, u, F}};
+            matmul_group(gate_up, 2, in, stream_);
+        } else {
+            matmul(L.gate, in, g, F, nullptr, nullptr, 0, stream_);
+            in = prepare_input_for(in, L.up.type, act_, stream_);
+            matmul(L.up, in, u, F, nullptr, nullptr, 0, stream_);
+        }
+        mark("matmul gate up");
         in = swiglu_prepared(g, u, F, nt, L.down.type, act_, stream_);
         mark("swiglu + prepare");
         matmul(L.down, in, x, E, nullptr, x, E, stream_);

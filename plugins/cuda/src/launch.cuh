@@ -1,0 +1,53 @@
+// Kernel launches with programmatic dependent launch (PDL): every kernel of the plugin starts
+// with wait_for_previous_kernel(), which waits until the kernel before it in the stream has
+// finished and its writes are visible, and then lets the next kernel be scheduled. Launched
+// with the PDL attribute, a kernel's launch and block setup thus overlap the tail of the one
+// before it, which matters for a decode step of hundreds of short kernels. The order of memory
+// effects is that of plain stream launches (each kernel waits for the whole previous grid, and
+// by induction for everything before it). APR_CUDA_PDL=0 launches without the attribute (the
+// wait is then a no-op).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "backend_error.hpp"
+
+namespace apr_cuda {
+
+inline bool pdl_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("APR_CUDA_PDL");
+        return !(v && std::strcmp(v, "0") == 0);
+    }();
+    return enabled;
+}
+
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute unless disabled;
+// throws BackendError naming `what` when the launch fails.
+template <class... KernelArgs, class... Args>
+void launch_kernel(const char* what, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
+                   cudaStream_t stream, Args&&... args) {
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config{};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = smem;
+    config.stream = stream;
+    config.attrs = &attr;
+    config.numAttrs = pdl_enabled() ? 1 : 0;
+    cuda_check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), what);
+}
+
+}  // namespace apr_cuda
