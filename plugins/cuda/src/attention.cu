@@ -1,4 +1,4 @@
-// Causal attention over the KV cache, flash-decoding style. For each (head, token, split) a
+// Causal attention over the KV cache. Decode steps and short runs: flash-decoding style. For each (head, token, split) a
 // block of 4 warps scans its share of the keys 0..positions[t] in tiles of 32 (lane = key):
 // scores against the query (held in shared memory, pre-scaled by 1/sqrt(head_dim)), an online
 // softmax (running max m, running sum l), and the value rows accumulated with each lane owning
@@ -148,6 +148,120 @@ __global__ void __launch_bounds__(32 * kWarps)
     }
 }
 
+// Prefill: a block per (head, tile of kPrefillQueries consecutive tokens); each warp owns
+// kQueriesPerWarp queries. Tiles of 32 keys and their values are loaded once into shared memory
+// (coalesced) and used by all the block's queries, instead of every query reading the cache on
+// its own; per query the same online softmax as above, lane = key for the scores and lane = output
+// dimension for the values. No key splits: a prefill has blocks enough.
+constexpr int kPrefillQueries = 16;
+constexpr int kQueriesPerWarp = kPrefillQueries / kWarps;
+constexpr int kKeyTile = 32;
+
+size_t prefill_smem_bytes(int hd) {
+    return size_t(kPrefillQueries * hd + kKeyTile * (hd + 4) + kKeyTile * hd) * sizeof(float);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(32 * kWarps)
+    attention_prefill_kernel(const float* __restrict__ q, const T* __restrict__ k_cache,
+                             const T* __restrict__ v_cache, AttentionShape s, const int32_t* __restrict__ positions,
+                             int n_tokens, float scale, float* __restrict__ out) {
+    wait_for_previous_kernel();
+    extern __shared__ __align__(16) float smem[];
+    const int hd = s.head_dim, kp = hd + 4;
+    float* q_s = smem;                         // [kPrefillQueries][hd], scaled
+    float* k_s = q_s + kPrefillQueries * hd;   // [kKeyTile][hd + 4]
+    float* v_s = k_s + kKeyTile * kp;          // [kKeyTile][hd]
+    const int h = blockIdx.x, t0 = blockIdx.y * kPrefillQueries;
+    const int kv_head = h / (s.n_head / s.n_head_kv);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+
+    for (int i = threadIdx.x; i < kPrefillQueries * hd; i += blockDim.x) {
+        const int t = t0 + i / hd;
+        q_s[i] = t < n_tokens ? q[(size_t(t) * s.n_head + h) * hd + i % hd] * scale : 0.0f;
+    }
+    const int t_end = min(n_tokens, t0 + kPrefillQueries);
+    int n_keys = 0;
+    for (int t = t0; t < t_end; ++t) n_keys = max(n_keys, positions[t] + 1);
+    int my_pos[kQueriesPerWarp];
+#pragma unroll
+    for (int qq = 0; qq < kQueriesPerWarp; ++qq) {
+        const int t = t0 + warp * kQueriesPerWarp + qq;
+        my_pos[qq] = t < n_tokens ? positions[t] : -1;
+    }
+    float m[kQueriesPerWarp], l[kQueriesPerWarp], acc[kQueriesPerWarp][kDimsPerLane];
+#pragma unroll
+    for (int qq = 0; qq < kQueriesPerWarp; ++qq) {
+        m[qq] = -FLT_MAX;
+        l[qq] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kDimsPerLane; ++j) acc[qq][j] = 0.0f;
+    }
+    const T* K = k_cache + size_t(kv_head) * s.n_ctx * hd;
+    const T* V = v_cache + size_t(kv_head) * s.n_ctx * hd;
+
+    for (int base = 0; base < n_keys; base += kKeyTile) {
+        __syncthreads();  // the previous tile is consumed (and q_s written, the first time)
+        const int hd4 = hd / 4;
+        for (int i = threadIdx.x; i < kKeyTile * hd4; i += blockDim.x) {
+            const int key = i / hd4, d = (i % hd4) * 4;
+            float kv4[4] = {0.0f, 0.0f, 0.0f, 0.0f}, vv4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (base + key < n_keys) {
+                load4(K + size_t(base + key) * hd + d, kv4);
+                load4(V + size_t(base + key) * hd + d, vv4);
+            }
+            *reinterpret_cast<float4*>(k_s + key * kp + d) = make_float4(kv4[0], kv4[1], kv4[2], kv4[3]);
+            *reinterpret_cast<float4*>(v_s + key * hd + d) = make_float4(vv4[0], vv4[1], vv4[2], vv4[3]);
+        }
+        __syncthreads();
+        const int key = base + lane;
+#pragma unroll
+        for (int qq = 0; qq < kQueriesPerWarp; ++qq) {
+            if (my_pos[qq] < base) continue;  // the whole tile is in this query's future (uniform per warp)
+            const float* qr = q_s + (warp * kQueriesPerWarp + qq) * hd;
+            const float* kr = k_s + lane * kp;
+            float dot = 0.0f;
+#pragma unroll 8
+            for (int d = 0; d < hd; d += 4) {
+                const float4 a = *reinterpret_cast<const float4*>(qr + d);
+                const float4 b = *reinterpret_cast<const float4*>(kr + d);
+                dot += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+            }
+            const bool valid = key <= my_pos[qq] && key < n_keys;
+            const float score = valid ? dot : -FLT_MAX;
+            const float m_new = fmaxf(m[qq], warp_max(score));  // key `base` is valid: finite
+            const float correction = rescale(m[qq], m_new);
+            const float p = valid ? expf(score - m_new) : 0.0f;
+            l[qq] = l[qq] * correction + warp_sum(p);
+#pragma unroll
+            for (int j = 0; j < kDimsPerLane; ++j) acc[qq][j] *= correction;
+            const int n_valid = min(kKeyTile, min(n_keys, my_pos[qq] + 1) - base);
+#pragma unroll 4
+            for (int jj = 0; jj < n_valid; ++jj) {
+                const float pj = __shfl_sync(0xffffffffu, p, jj);
+                const float* vr = v_s + jj * hd;
+#pragma unroll
+                for (int j = 0; j < kDimsPerLane; ++j) {
+                    const int d = lane + 32 * j;
+                    if (d < hd) acc[qq][j] += pj * vr[d];
+                }
+            }
+            m[qq] = m_new;
+        }
+    }
+#pragma unroll
+    for (int qq = 0; qq < kQueriesPerWarp; ++qq) {
+        const int t = t0 + warp * kQueriesPerWarp + qq;
+        if (t >= n_tokens) continue;
+        float* o = out + (size_t(t) * s.n_head + h) * hd;
+#pragma unroll
+        for (int j = 0; j < kDimsPerLane; ++j) {
+            const int d = lane + 32 * j;
+            if (d < hd) o[d] = acc[qq][j] / l[qq];
+        }
+    }
+}
+
 constexpr int kMaxSplits = 64;
 
 // Merges the splits of one (head, token): weights exp(m_i - M) / L computed once in shared
@@ -199,8 +313,30 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
     if (n_splits < 1 || n_splits > kMaxSplits)
         throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(n_splits) + " key splits (1.." +
                                                  std::to_string(kMaxSplits) + " supported)");
-    const dim3 grid(s.n_head, n_tokens, n_splits);
     const float scale = 1.0f / sqrtf(float(s.head_dim));
+    if (n_tokens >= kPrefillQueries) {
+        const dim3 grid(s.n_head, (n_tokens + kPrefillQueries - 1) / kPrefillQueries);
+        const size_t smem = prefill_smem_bytes(s.head_dim);
+        if (kv.f16) {
+            if (smem > 48 * 1024)
+                cuda_check(cudaFuncSetAttribute(attention_prefill_kernel<__half>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+                           "cudaFuncSetAttribute (prefill attention)");
+            launch_kernel("prefill attention kernel", attention_prefill_kernel<__half>, grid, 32 * kWarps, smem, stream,
+                          q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions,
+                          n_tokens, scale, out);
+        } else {
+            if (smem > 48 * 1024)
+                cuda_check(cudaFuncSetAttribute(attention_prefill_kernel<float>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+                           "cudaFuncSetAttribute (prefill attention)");
+            launch_kernel("prefill attention kernel", attention_prefill_kernel<float>, grid, 32 * kWarps, smem, stream,
+                          q, static_cast<const float*>(kv.k), static_cast<const float*>(kv.v), s, positions, n_tokens,
+                          scale, out);
+        }
+        return;
+    }
+    const dim3 grid(s.n_head, n_tokens, n_splits);
     if (kv.f16)
         launch_kernel("attention kernel", attention_partial_kernel<__half>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions, n_splits, scale,

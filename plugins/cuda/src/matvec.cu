@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(32 * kQ8Warps)
     extern __shared__ __align__(16) uint8_t stage_all[];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int stage_bytes = chunks_per_stage / F::kBlockChunks * F::kBlockBytes;
-    uint8_t* buf[2] = {stage_all + size_t(2 * warp) * stage_bytes, stage_all + size_t(2 * warp + 1) * stage_bytes};
+    uint8_t* const bufs = stage_all + size_t(2 * warp) * stage_bytes;  // this warp's two stage buffers
     const int n_stages = (n_chunks + chunks_per_stage - 1) / chunks_per_stage;
     const int cols = n_chunks * 32;
     const int n_warps = gridDim.x * kQ8Warps;
@@ -133,7 +133,7 @@ __global__ void __launch_bounds__(32 * kQ8Warps)
         const int nbytes = int(min(size_t(stage_bytes), row_bytes - byte0));
         stage_issue(j.W + size_t(r - j.first_row) * row_bytes + byte0, dst, nbytes, unit, lane);
     };
-    issue(row, 0, buf[0]);
+    issue(row, 0, bufs);
     cp_async_commit();
 
     float acc[B];
@@ -147,14 +147,14 @@ __global__ void __launch_bounds__(32 * kQ8Warps)
             next_stage = 0;
         }
         const bool has_next = next_row < jobs.total_rows;
-        if (has_next) issue(next_row, next_stage, buf[cur ^ 1]);
+        if (has_next) issue(next_row, next_stage, bufs + (cur ^ 1) * stage_bytes);
         cp_async_commit();
         cp_async_wait_one();  // this lane's copies of the current stage have landed
         __syncwarp();         // and everyone else's
 
         const int c0 = stage * chunks_per_stage;
         const int nc = min(chunks_per_stage, n_chunks - c0);
-        const uint8_t* st = buf[cur];
+        const uint8_t* st = bufs + cur * stage_bytes;
         for (int c = lane; c < nc; c += 32) {
             QuantChunk w;
             F::chunk_q8(st + (c / F::kBlockChunks) * F::kBlockBytes, c % F::kBlockChunks, w);
@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(32 * kQ8Warps)
 #pragma unroll
             for (int b = 0; b < B; ++b) acc[b] = 0.0f;
         }
-        __syncwarp();  // buf[cur] is refilled in the next iteration
+        __syncwarp();  // the current buffer is refilled in the next iteration
         if (!has_next) break;
         row = next_row;
         stage = next_stage;
@@ -198,23 +198,21 @@ int widest_unit(size_t a, size_t b) {
     return 2;
 }
 
-// Resident blocks per SM of one instantiation at `smem` bytes (asked once per pair).
+// Resident blocks per SM of each instantiation with the largest stages (2 x kStageBytes per
+// warp), found by configure_matvec before anything is captured; smaller stages would allow more,
+// but a persistent grid of this size already keeps enough weight bytes in flight.
+constexpr size_t kQ8MaxSmem = size_t(2 * kQ8Warps) * kStageBytes;
 template <class F, int B>
-int resident_blocks(size_t smem) {
-    static size_t cached_smem = ~size_t(0);
-    static int cached = 0;
-    if (smem != cached_smem) {
-        int n = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, matvec_q8_kernel<F, B>, 32 * kQ8Warps, smem) !=
-                cudaSuccess ||
-            n < 1) {
-            cudaGetLastError();
-            n = 1;
-        }
-        cached = n;
-        cached_smem = smem;
-    }
-    return cached;
+struct Q8Occupancy {
+    static inline int blocks_per_sm = 1;
+};
+
+template <class F, int B>
+void find_occupancy() {
+    int n = 0;
+    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, matvec_q8_kernel<F, B>, 32 * kQ8Warps, kQ8MaxSmem),
+               "cudaOccupancyMaxActiveBlocksPerMultiprocessor (matvec)");
+    Q8Occupancy<F, B>::blocks_per_sm = std::max(1, n);
 }
 
 int g_sm_count = 0;  // set by configure_matvec
@@ -251,7 +249,7 @@ void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const 
     }
     jobs.total_rows = rows;
     const int wanted = (rows + kQ8Warps - 1) / kQ8Warps;
-    const int resident = resident_blocks<F, B>(smem) * std::max(1, g_sm_count);
+    const int resident = Q8Occupancy<F, B>::blocks_per_sm * std::max(1, g_sm_count);
     const int blocks = std::max(1, std::min(wanted, resident));
     launch_kernel("int8 matvec kernel", matvec_q8_kernel<F, B>, blocks, 32 * kQ8Warps, smem, stream, jobs,
                   W0.row_bytes, n_chunks, unit, chunks_per_stage, xq, xds);
@@ -404,6 +402,16 @@ void launch_shared_or_global(const DeviceMatrix& W, const float* x, int ldx, flo
 
 void configure_matvec(int max_shared_bytes, int sm_count) {
     g_sm_count = sm_count;
+    for (uint32_t type : {APR_TYPE_Q4_0, APR_TYPE_Q4_1, APR_TYPE_Q5_0, APR_TYPE_Q5_1, APR_TYPE_Q8_0, APR_TYPE_Q4_K,
+                          APR_TYPE_Q5_K, APR_TYPE_Q6_K}) {
+        dispatch_quant_format(type, [&](auto format) {
+            using F = decltype(format);
+            find_occupancy<F, 1>();
+            find_occupancy<F, 2>();
+            find_occupancy<F, 4>();
+            find_occupancy<F, 8>();
+        });
+    }
     // Lets every shared-activation kernel take up to the device's opt-in limit; the launch asks
     // only for what the row length needs. (The int8 kernels stay under the default 48 KiB.)
     for (uint32_t type : {APR_TYPE_F32, APR_TYPE_F16, APR_TYPE_BF16}) {
