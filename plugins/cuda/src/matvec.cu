@@ -248,9 +248,12 @@ void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const 
         rows += o.W->rows;
     }
     jobs.total_rows = rows;
-    const int wanted = (rows + kQ8Warps - 1) / kQ8Warps;
-    const int resident = Q8Occupancy<F, B>::blocks_per_sm * std::max(1, g_sm_count);
-    const int blocks = std::max(1, std::min(wanted, resident));
+    // As many rows for every warp: with more warps than rows per round of resident warps, the
+    // last round would run on a fraction of them (measured: 4096-row matrices at 1.3 TB/s).
+    const int resident_warps = Q8Occupancy<F, B>::blocks_per_sm * std::max(1, g_sm_count) * kQ8Warps;
+    const int rows_per_warp = (rows + resident_warps - 1) / resident_warps;
+    const int warps = (rows + rows_per_warp - 1) / rows_per_warp;
+    const int blocks = std::max(1, (warps + kQ8Warps - 1) / kQ8Warps);
     launch_kernel("int8 matvec kernel", matvec_q8_kernel<F, B>, blocks, 32 * kQ8Warps, smem, stream, jobs,
                   W0.row_bytes, n_chunks, unit, chunks_per_stage, xq, xds);
 }
