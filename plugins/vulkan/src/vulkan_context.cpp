@@ -109,11 +109,13 @@ Context::Context() {
     layout_info.pushConstantRangeCount = 1;
     layout_info.pPushConstantRanges = &range;
     vk_check(vkCreatePipelineLayout(device_, &layout_info, nullptr, &layout_), "vkCreatePipelineLayout");
+    profiler_ = std::make_unique<Profiler>(device_, choice_.physical, choice_.compute_queue_family);
 }
 
 Context::~Context() {
     if (device_ == VK_NULL_HANDLE) return;
     vkDeviceWaitIdle(device_);
+    profiler_.reset();  // prints its totals; its query pool belongs to the device
     staging_.reset();
     for (auto& [name, p] : pipelines_) vkDestroyPipeline(device_, p, nullptr);
     if (layout_ != VK_NULL_HANDLE) vkDestroyPipelineLayout(device_, layout_, nullptr);
@@ -236,6 +238,7 @@ void Context::submit() {
     vk_check(vkResetFences(device_, 1, &fence_), "vkResetFences");
     vk_check(vkQueueSubmit(queue_, 1, &submit, fence_), "vkQueueSubmit");
     vk_check(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    profiler_->collect();
 }
 
 }  // namespace apr_vulkan

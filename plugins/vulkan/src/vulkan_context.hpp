@@ -13,6 +13,7 @@
 #include <string>
 
 #include "vulkan_device.hpp"
+#include "vulkan_profiler.hpp"
 
 namespace apr_vulkan {
 
@@ -72,6 +73,9 @@ public:
     VkCommandBuffer begin();
     void submit();
 
+    // Timestamps per dispatch when APR_VULKAN_PROFILE=1 (vulkan_profiler.hpp); submit() collects them.
+    Profiler& profiler() { return *profiler_; }
+
     // Largest push-constant block every pipeline accepts.
     static constexpr uint32_t kPushConstantBytes = 128;
 
@@ -89,6 +93,7 @@ private:
     VkPhysicalDeviceMemoryProperties memory_{};
     std::map<std::string, VkPipeline> pipelines_;
     Buffer staging_;
+    std::unique_ptr<Profiler> profiler_;
     bool use_subgroups_ = false;
 };
 

@@ -129,10 +129,11 @@ void Session::barrier(VkCommandBuffer cmd) {
 }
 
 void Session::dispatch(VkCommandBuffer cmd, const std::string& name, const void* params, uint32_t bytes, uint32_t gx,
-                       uint32_t gy, uint32_t gz) {
+                       uint32_t gy, uint32_t gz, const std::string& label) {
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, ctx_.pipeline(name));
     vkCmdPushConstants(cmd, ctx_.pipeline_layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, bytes, params);
     vkCmdDispatch(cmd, gx, gy, gz);
+    if (ctx_.profiler().enabled()) ctx_.profiler().mark(cmd, label.empty() ? name : label);
 }
 
 void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens) {
@@ -140,7 +141,7 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
     dispatch(cmd, std::string("get_rows_") + w.format->shader, &p, sizeof p, ceil_div(w.ne0 / 4, 64), n_tokens, 1);
 }
 
-void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
+void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
                       uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
     MulMatParams p{w.address, x, y, 0, swiglu_up, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
     if (accumulate) p.flags |= 1u;
@@ -151,10 +152,10 @@ void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddres
     }
     const uint32_t groups = ceil_div(p.rows, n_tokens == 1 ? kMatVecRows : kMatMatRows);
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-    if (n_tokens == 1)
-        dispatch(cmd, variant(std::string("mul_mat_vec_") + w.format->shader, true), &p, sizeof p, gx, gy, 1);
-    else
-        dispatch(cmd, std::string("mul_mm_") + w.format->shader, &p, sizeof p, gx, gy, ceil_div(n_tokens, kMatMatTokens));
+    const std::string name = n_tokens == 1 ? variant(std::string("mul_mat_vec_") + w.format->shader, true)
+                                           : std::string("mul_mm_") + w.format->shader;
+    dispatch(cmd, name, &p, sizeof p, gx, gy, n_tokens == 1 ? 1 : ceil_div(n_tokens, kMatMatTokens),
+             name + " " + role);
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
@@ -165,7 +166,7 @@ void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceA
         if (!shader || std::find(done.begin(), done.end(), shader) != done.end()) continue;
         done.push_back(shader);
         RoundParams p{x, swiglu_up, rounded_.at(shader).address(), n, n_tokens, swiglu_up != 0 ? 4u : 0u};
-        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1);
+        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1, swiglu_up != 0 ? std::string(shader) + " swiglu" : shader);
     }
     if (!done.empty()) barrier(cmd);
 }
@@ -189,9 +190,9 @@ void Session::rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, ui
 }
 
 void Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0) {
+    const float scale = static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)));
     AttentionParams p{q_.address(),  k_cache_[layer].address(), v_cache_[layer].address(), att_.address(),
-                      scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_,
-                      static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)))};
+                      scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_, scale};
     dispatch(cmd, variant("attention", true), &p, sizeof p, view_.n_head, n_tokens, 1);
 }
 
@@ -199,6 +200,7 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
     const uint32_t E = view_.n_embd, Q = view_.n_head * view_.head_dim, KV = view_.n_head_kv * view_.head_dim;
     std::memcpy(ids_.mapped(), tokens, T * sizeof(int32_t));
     VkCommandBuffer cmd = ctx_.begin();
+    ctx_.profiler().begin(cmd, T == 1);
     get_rows(cmd, model_.token_embd(), x_.address(), T);
     barrier(cmd);
     for (uint32_t l = 0; l < view_.n_layer; ++l) {
@@ -208,9 +210,9 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         rms_norm(cmd, x_.address(), h_.address(), w.attn_norm, E, T);
         barrier(cmd);
         round_activation(cmd, h_.address(), 0, E, T, {&w.wq, &w.wk, &w.wv});
-        mul_mat(cmd, w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false);
-        mul_mat(cmd, w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false);
-        mul_mat(cmd, w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
+        mul_mat(cmd, "attn_q", w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false);
+        mul_mat(cmd, "attn_k", w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false);
+        mul_mat(cmd, "attn_v", w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
         barrier(cmd);
         if (w.q_norm.present()) {
             rms_norm(cmd, q_.address(), q_.address(), w.q_norm, view_.head_dim, T * view_.n_head);
@@ -223,19 +225,19 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         attention(cmd, l, T, pos);
         barrier(cmd);
         round_activation(cmd, att_.address(), 0, Q, T, {&w.wo});
-        mul_mat(cmd, w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
+        mul_mat(cmd, "attn_output", w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
         barrier(cmd);
         rms_norm(cmd, x_.address(), h_.address(), w.ffn_norm, E, T);
         barrier(cmd);
         round_activation(cmd, h_.address(), 0, E, T, {&w.gate, &w.up});
-        mul_mat(cmd, w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
-        mul_mat(cmd, w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
+        mul_mat(cmd, "ffn_gate", w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
+        mul_mat(cmd, "ffn_up", w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
         barrier(cmd);
         // The down projection's input is silu(g) * u: computed by the rounding pass, or (F32
         // weights, no rounding) by the product itself as it reads g.
         round_activation(cmd, g_.address(), u_.address(), view_.n_ff, T, {&w.down});
         const bool gate_fused = w.down.format->activation_rounding == nullptr;
-        mul_mat(cmd, w.down, input_for(w.down, g_.address()), x_.address(), T, nullptr, true,
+        mul_mat(cmd, "ffn_down", w.down, input_for(w.down, g_.address()), x_.address(), T, nullptr, true,
                 gate_fused ? u_.address() : 0);
         barrier(cmd);
     }
@@ -245,7 +247,7 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         rms_norm(cmd, last, h_.address(), model_.output_norm(), E, rows);
         barrier(cmd);
         round_activation(cmd, h_.address(), 0, E, rows, {&model_.output()});
-        mul_mat(cmd, model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
+        mul_mat(cmd, "output", model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
     }
     ctx_.submit();
 }

@@ -29,11 +29,13 @@ private:
     void run_chunk(const int32_t* tokens, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
 
     void barrier(VkCommandBuffer cmd);
+    // `label` names the dispatch in the profile (APR_VULKAN_PROFILE=1); the variant when empty.
     void dispatch(VkCommandBuffer cmd, const std::string& variant, const void* params, uint32_t bytes, uint32_t gx,
-                  uint32_t gy, uint32_t gz);
+                  uint32_t gy, uint32_t gz, const std::string& label = {});
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
-    void mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y, uint32_t n_tokens,
-                 const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
+    // `role` ("attn_q") labels the product in the profile.
+    void mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
+                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
     // into that format's scratch buffer, then places a barrier if anything was dispatched.
