@@ -54,3 +54,15 @@ vec4 bits4(uint bits, uint first) {
     uint b = bits >> first;
     return vec4(float(b & 1u), float((b >> 1) & 1u), float((b >> 2) & 1u), float((b >> 3) & 1u));
 }
+
+// Four little-endian words starting at byte `off` (a multiple of 2), read as five aligned words
+// and realigned: blocks of 18 or 34 bytes put half of their rows at 2 mod 4.
+void load_4words_even(Words p, uint off, out uint q[4]) {
+    uint w = off >> 2;
+    uint a0 = p.w[w], a1 = p.w[w + 1u], a2 = p.w[w + 2u], a3 = p.w[w + 3u], a4 = p.w[w + 4u];
+    bool odd_half = (off & 2u) != 0u;
+    q[0] = odd_half ? (a0 >> 16) | (a1 << 16) : a0;
+    q[1] = odd_half ? (a1 >> 16) | (a2 << 16) : a1;
+    q[2] = odd_half ? (a2 >> 16) | (a3 << 16) : a2;
+    q[3] = odd_half ? (a3 >> 16) | (a4 << 16) : a3;
+}

@@ -1,7 +1,9 @@
 #version 450
 // Decode mat-vec: y[t][row] = W[row] . x[t] (+ bias[row]) for ROWS weight rows and TILE_N
 // token columns per workgroup (the build uses TILE_N = 1; prefill goes through mul_mm.comp),
-// W in its file type, the whole workgroup striding along each row. f32 accumulation.
+// W in its file type, the whole workgroup striding along the rows together (each invocation
+// takes the same 16 columns of all ROWS rows, so several independent weight reads are in
+// flight per invocation: decode is latency-bound otherwise). f32 accumulation.
 // With ACCUMULATE in flags the result is added to y (the residual stream); with SWIGLU the
 // input is the feed-forward gate silu(x) * up, computed as it is read.
 #extension GL_GOOGLE_include_directive : require
@@ -59,14 +61,34 @@ void main() {
     float acc[NSUMS];
     for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
 
-    for (uint g = tid; g < n_groups; g += WG) {
+    // Runs of 16 elements: one dequant16 per row reads a block's header once and its quants as
+    // whole words; the activations are read once for all ROWS rows.
+    uint n16 = pc.ne0 / 16u;
+    for (uint part = tid; part < n16; part += WG) {
+        uint c = part * 16u;
+        vec4 xv[TILE_N][4];
+        for (uint t = 0u; t < TILE_N; ++t)
+            for (uint j = 0u; j < 4u; ++j)
+                xv[t][j] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + c / 4u + j)
+                                                : vec4(0.0);
+        for (uint r = 0u; r < ROWS; ++r) {
+            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            vec4 wv[4];
+            dequant16(W, row * row_bytes, c, wv);
+            for (uint t = 0u; t < TILE_N; ++t)
+                acc[r * TILE_N + t] += dot(wv[0], xv[t][0]) + dot(wv[1], xv[t][1]) + dot(wv[2], xv[t][2]) +
+                                       dot(wv[3], xv[t][3]);
+        }
+    }
+    // The last ne0 % 16 elements (rows of 4-element blocks only), four at a time.
+    for (uint g = n16 * 4u + tid; g < n_groups; g += WG) {
         uint c = g * 4u;
         uint in_row = (c / QK) * BLOCK_BYTES;
         vec4 xv[TILE_N];
         for (uint t = 0u; t < TILE_N; ++t)
             xv[t] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + g) : vec4(0.0);
         for (uint r = 0u; r < ROWS; ++r) {
-            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            uint row = min(row0 + r, pc.rows - 1u);
             vec4 wv = dequant4(W, row * row_bytes + in_row, c % QK);
             for (uint t = 0u; t < TILE_N; ++t) acc[r * TILE_N + t] += dot(wv, xv[t]);
         }

@@ -1,6 +1,10 @@
 #version 450
 // y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, one workgroup per row of n floats.
 // Rows are contiguous; x and y may be the same buffer (each invocation rewrites what it read).
+// With -DROUND_<FORMAT> (round_math.glsl) the variant also writes the normalized row rounded
+// for the matrix products that read it, to `rounded` (n a multiple of 4 and at most MAX_N), so
+// the rounding needs no dispatch and no barrier of its own; the bits are round_activation.comp's.
+// These variants read x twice, so x and y must not overlap.
 #extension GL_GOOGLE_include_directive : require
 #define WG 128u
 layout(local_size_x = 128) in;
@@ -10,11 +14,20 @@ layout(local_size_x = 128) in;
 layout(push_constant) uniform Params {
     uvec2 x;
     uvec2 y;
-    uvec2 weight;  // [n] f32
+    uvec2 weight;   // [n] f32
+    uvec2 rounded;  // ROUND_ variants: [n_rows][n] f32
     uint n;
     uint n_rows;
     float eps;
 } pc;
+
+#ifdef ROUND_ANY
+#include "half_float.glsl"
+#include "exact_division.glsl"
+#include "round_math.glsl"
+#define MAX_N 16384u
+shared float amax_s[MAX_N / 4u];  // per group of 4, then per block
+#endif
 
 void main() {
     uint r = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
@@ -30,5 +43,40 @@ void main() {
         ss += v * v;
     }
     float scale = inversesqrt(wg_sum(ss) / float(pc.n) + pc.eps);
+#ifndef ROUND_ANY
     for (uint i = tid; i < pc.n; i += WG) Y.f[base + i] = X.f[base + i] * scale * Wt.f[i];
+#else
+    // Groups of 4: the normalized values (the same products as above), their largest
+    // magnitudes per quantization block, then the rounded values.
+    Vec4s X4 = Vec4s(pc.x), Y4 = Vec4s(pc.y), W4 = Vec4s(pc.weight), R4 = Vec4s(pc.rounded);
+    uint n4 = pc.n / 4u, base4 = r * n4;
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 y = X4.v[base4 + g] * scale * W4.v[g];
+        Y4.v[base4 + g] = y;
+        amax_s[g] = group_amax(y);
+    }
+#if ROUND_BLOCK_GROUPS > 0
+    barrier();
+    // Block maxima, then stored over the first n4 / ROUND_BLOCK_GROUPS entries.
+    float bmax[MAX_N / 4u / ROUND_BLOCK_GROUPS / WG + 1u];
+    uint n_blocks = n4 / ROUND_BLOCK_GROUPS;
+    for (uint b = tid, k = 0u; b < n_blocks; b += WG, ++k) {
+        float m = 0.0;
+        for (uint j = 0u; j < ROUND_BLOCK_GROUPS; ++j) m = max(m, amax_s[b * ROUND_BLOCK_GROUPS + j]);
+        bmax[k] = m;
+    }
+    barrier();
+    for (uint b = tid, k = 0u; b < n_blocks; b += WG, ++k) amax_s[b] = bmax[k];
+    barrier();
+#endif
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 y = X4.v[base4 + g] * scale * W4.v[g];
+#if ROUND_BLOCK_GROUPS > 0
+        float amax = amax_s[g / ROUND_BLOCK_GROUPS];
+#else
+        float amax = 0.0;
+#endif
+        R4.v[base4 + g] = round_group(y, amax);
+    }
+#endif
 }

@@ -30,13 +30,10 @@ layout(push_constant) uniform Params {
     uint flags;
 } pc;
 
-#if defined(ROUND_Q8_0)
-#define BLOCK_LANES 8u   // invocations per block of 32
-#elif defined(ROUND_Q8_K)
-#define BLOCK_LANES 64u  // invocations per block of 256
-#endif
+#include "round_math.glsl"
+#define BLOCK_LANES ROUND_BLOCK_GROUPS  // invocations per block (one group of 4 each)
 
-#ifdef BLOCK_LANES
+#if BLOCK_LANES > 0
 shared float amax_s[64];
 // The largest of v over this invocation's block (aligned runs of BLOCK_LANES invocations).
 float block_max(float v) {
@@ -59,29 +56,11 @@ void main() {
     bool inside = g < n4;  // whole blocks are inside or outside together (n is whole blocks)
     uint i = row * n4 + g;
     vec4 x = inside ? load_input(Vec4s(pc.x), pc.up, pc.flags, i) : vec4(0.0);
-    vec4 y;
-#if defined(ROUND_F16)
-    y = vec4(round_to_f16(x.x), round_to_f16(x.y), round_to_f16(x.z), round_to_f16(x.w));
-#elif defined(ROUND_BF16)
-    y = vec4(round_to_bf16(x.x), round_to_bf16(x.y), round_to_bf16(x.z), round_to_bf16(x.w));
-#elif defined(ROUND_Q8_0)
-    vec4 a = abs(x);
-    float amax = block_max(max(max(a.x, a.y), max(a.z, a.w)));
-    float d = div_rn(amax, 127.0);
-    float id = d != 0.0 ? div_rn(1.0, d) : 0.0;
-    y = round_to_f16(d) * roundEven(x * id);
-#elif defined(ROUND_Q8_K)
-    vec4 a = abs(x);
-    float amax = block_max(max(max(a.x, a.y), max(a.z, a.w)));
-    if (amax == 0.0) {
-        y = vec4(0.0);
-    } else {
-        float iscale = div_rn(127.0, amax);
-        float d = div_rn(1.0, iscale);
-        y = d * min(vec4(127.0), roundEven(iscale * x));
-    }
+#if BLOCK_LANES > 0
+    float amax = block_max(group_amax(x));
 #else
-#error "no ROUND_<FORMAT> defined"
+    float amax = 0.0;
 #endif
+    vec4 y = round_group(x, amax);
     if (inside) Vec4s(pc.y).v[i] = y;
 }

@@ -15,10 +15,12 @@ constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
 constexpr uint32_t kMaxChunk = 256;
 constexpr uint32_t kMatMatTokens = 64;  // TN of mul_mm.comp
 constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
-// ROWS of the mul_mat_vec variants (CMakeLists.txt): one row per 128-invocation workgroup keeps
-// enough invocations in flight for the latency-bound decode mat-vecs.
-constexpr uint32_t kMatVecRows = 1;
+// ROWS of the mul_mat_vec variants (CMakeLists.txt): each invocation reads 4 rows at once, so
+// enough weight reads are in flight for the latency-bound decode mat-vecs.
+constexpr uint32_t kMatVecRows = 4;
 constexpr uint32_t kMaxGroups = 65535;
+constexpr uint32_t kAttentionSplit = 64;  // SPLIT of attention_split.comp
+constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatParams {
@@ -34,7 +36,7 @@ struct RoundParams {
     uint32_t n, n_rows, flags;
 };
 struct RmsNormParams {
-    uint64_t x, y, weight;
+    uint64_t x, y, weight, rounded;
     uint32_t n, n_rows;
     float eps;
 };
@@ -46,6 +48,15 @@ struct AttentionParams {
     uint64_t q, k, v, out, scores;
     uint32_t n_tokens, pos0, n_head, n_head_kv, head_dim, n_ctx;
     float scale;
+};
+struct AttentionSplitParams {
+    uint64_t q, k, v, part;
+    uint32_t n_kv, n_splits, n_head, n_head_kv, head_dim;
+    float scale;
+};
+struct AttentionCombineParams {
+    uint64_t part, out;
+    uint32_t n_splits, head_dim;
 };
 
 uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
@@ -68,6 +79,7 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     g_ = dev(chunk_ * F);
     u_ = dev(chunk_ * F);
     scores_ = dev(uint64_t(chunk_) * view.n_head * n_ctx);
+    att_parts_ = dev(uint64_t(view.n_head) * ceil_div(n_ctx, kAttentionSplit) * (view.head_dim + 4));
     for (uint32_t l = 0; l < view.n_layer; ++l) {
         k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
@@ -113,10 +125,15 @@ void Session::create_pipelines() {
         ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader, true));
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
-    for (const auto& [shader, buffer] : rounded_) ctx_.pipeline(shader);
+    for (const auto& [shader, buffer] : rounded_) {
+        ctx_.pipeline(shader);
+        ctx_.pipeline(variant(std::string("rms_norm_") + shader, true));
+    }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
+    ctx_.pipeline(variant("attention_split", true));
+    ctx_.pipeline("attention_combine");
     ctx_.pipeline("rope");
 }
 
@@ -159,16 +176,21 @@ void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor&
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
-                               uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers) {
+                               uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers,
+                               const char* done_by_norm) {
     std::vector<const char*> done;
+    if (done_by_norm) done.push_back(done_by_norm);
+    bool dispatched = false;
     for (const DeviceTensor* w : consumers) {
         const char* shader = w->format->activation_rounding;
         if (!shader || std::find(done.begin(), done.end(), shader) != done.end()) continue;
         done.push_back(shader);
         RoundParams p{x, swiglu_up, rounded_.at(shader).address(), n, n_tokens, swiglu_up != 0 ? 4u : 0u};
-        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1, swiglu_up != 0 ? std::string(shader) + " swiglu" : shader);
+        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1,
+                 swiglu_up != 0 ? std::string(shader) + " swiglu" : shader);
+        dispatched = true;
     }
-    if (!done.empty()) barrier(cmd);
+    if (dispatched) barrier(cmd);
 }
 
 VkDeviceAddress Session::input_for(const DeviceTensor& w, VkDeviceAddress x) const {
@@ -176,10 +198,23 @@ VkDeviceAddress Session::input_for(const DeviceTensor& w, VkDeviceAddress x) con
 }
 
 void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
-                       uint32_t rows) {
-    RmsNormParams p{x, y, weight.address, n, rows, view_.rms_norm_eps};
+                       uint32_t rows, const char* round_shader) {
+    RmsNormParams p{x, y, weight.address, round_shader ? rounded_.at(round_shader).address() : 0, n, rows,
+                    view_.rms_norm_eps};
     uint32_t gx = std::min<uint32_t>(rows, kMaxGroups), gy = ceil_div(rows, gx);
-    dispatch(cmd, variant("rms_norm", true), &p, sizeof p, gx, gy, 1);
+    const std::string name = round_shader ? std::string("rms_norm_") + round_shader : std::string("rms_norm");
+    dispatch(cmd, variant(name, true), &p, sizeof p, gx, gy, 1);
+}
+
+void Session::norm_and_round(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight,
+                             uint32_t n, uint32_t rows, std::initializer_list<const DeviceTensor*> consumers) {
+    const char* fused = nullptr;
+    if (n % 4 == 0 && n <= kFusedNormMaxRow)
+        for (const DeviceTensor* w : consumers)
+            if (!fused) fused = w->format->activation_rounding;
+    rms_norm(cmd, x, y, weight, n, rows, fused);
+    barrier(cmd);
+    round_activation(cmd, y, 0, n, rows, consumers, fused);
 }
 
 void Session::rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
@@ -191,6 +226,16 @@ void Session::rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, ui
 
 void Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0) {
     const float scale = static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)));
+    if (n_tokens == 1) {
+        const uint32_t n_kv = pos0 + 1, n_splits = ceil_div(n_kv, kAttentionSplit);
+        AttentionSplitParams sp{q_.address(), k_cache_[layer].address(), v_cache_[layer].address(), att_parts_.address(),
+                                n_kv, n_splits, view_.n_head, view_.n_head_kv, view_.head_dim, scale};
+        dispatch(cmd, variant("attention_split", true), &sp, sizeof sp, view_.n_head, n_splits, 1);
+        barrier(cmd);
+        AttentionCombineParams cp{att_parts_.address(), att_.address(), n_splits, view_.head_dim};
+        dispatch(cmd, "attention_combine", &cp, sizeof cp, view_.n_head, 1, 1);
+        return;
+    }
     AttentionParams p{q_.address(),  k_cache_[layer].address(), v_cache_[layer].address(), att_.address(),
                       scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_, scale};
     dispatch(cmd, variant("attention", true), &p, sizeof p, view_.n_head, n_tokens, 1);
@@ -207,9 +252,7 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         const LayerWeights& w = model_.layers()[l];
         const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
         const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
-        rms_norm(cmd, x_.address(), h_.address(), w.attn_norm, E, T);
-        barrier(cmd);
-        round_activation(cmd, h_.address(), 0, E, T, {&w.wq, &w.wk, &w.wv});
+        norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
         mul_mat(cmd, "attn_q", w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false);
         mul_mat(cmd, "attn_k", w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false);
         mul_mat(cmd, "attn_v", w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
@@ -227,9 +270,7 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         round_activation(cmd, att_.address(), 0, Q, T, {&w.wo});
         mul_mat(cmd, "attn_output", w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
         barrier(cmd);
-        rms_norm(cmd, x_.address(), h_.address(), w.ffn_norm, E, T);
-        barrier(cmd);
-        round_activation(cmd, h_.address(), 0, E, T, {&w.gate, &w.up});
+        norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
         mul_mat(cmd, "ffn_gate", w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
         mul_mat(cmd, "ffn_up", w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
         barrier(cmd);
@@ -244,9 +285,7 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
     if (logits_all || logits_last) {
         const uint32_t rows = logits_all ? T : 1;
         const VkDeviceAddress last = x_.address() + (logits_all ? 0 : uint64_t(T - 1) * E * 4);
-        rms_norm(cmd, last, h_.address(), model_.output_norm(), E, rows);
-        barrier(cmd);
-        round_activation(cmd, h_.address(), 0, E, rows, {&model_.output()});
+        norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
         mul_mat(cmd, "output", model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
     }
     ctx_.submit();

@@ -38,16 +38,23 @@ private:
                  uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
-    // into that format's scratch buffer, then places a barrier if anything was dispatched.
+    // into that format's scratch buffer, except the format `done_by_norm` (already rounded by a
+    // fused RMSNorm), then places a barrier if anything was dispatched.
     void round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
-                          uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers);
+                          uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers,
+                          const char* done_by_norm = nullptr);
     // Where a product with w reads the activation x from: round_activation's copy, or x itself
     // when w's products take activations unrounded (F32).
     VkDeviceAddress input_for(const DeviceTensor& w, VkDeviceAddress x) const;
     void rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
-                  uint32_t rows);
+                  uint32_t rows, const char* round_shader = nullptr);
+    // rms_norm of x into y (distinct buffers) followed by the activation rounding `consumers`
+    // need, the first format fused into the norm's dispatch; ends with a barrier.
+    void norm_and_round(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight,
+                        uint32_t n, uint32_t rows, std::initializer_list<const DeviceTensor*> consumers);
     void rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
               uint32_t pos0);
+    // Prefill: one workgroup per head and token; decode: split along the context, then combined.
     void attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0);
     std::string variant(const std::string& base, bool reduces) const;
     void create_pipelines();
@@ -60,6 +67,7 @@ private:
     uint32_t n_cached_ = 0;
 
     Buffer x_, h_, q_, att_, g_, u_, scores_, rope_table_;
+    Buffer att_parts_;  // decode attention's per-split partial results (attention_split.comp)
     std::vector<Buffer> k_cache_, v_cache_;  // per layer [n_ctx][n_head_kv * head_dim] f32
     // Per activation-rounding shader ("round_q8_k"): the rounded activation, [chunk][widest row].
     std::map<std::string, Buffer> rounded_;

@@ -1,0 +1,40 @@
+// The rounding of one group of 4 activation values to the dot-product format the build selects
+// (-DROUND_<FORMAT>), shared by round_activation.comp and the fused rms_norm.comp variants so
+// both produce the same bits. See round_activation.comp for the formats and why the divisions
+// are exact. Requires half_float.glsl and exact_division.glsl.
+//   ROUND_BLOCK_GROUPS  groups of 4 per quantization block (Q8_0: 8, Q8_K: 64; 0: no block)
+//   vec4 round_group(vec4 x, float amax)   amax: the block's largest |x| (unused without blocks)
+#if defined(ROUND_F16)
+#define ROUND_BLOCK_GROUPS 0
+vec4 round_group(vec4 x, float amax) {
+    return vec4(round_to_f16(x.x), round_to_f16(x.y), round_to_f16(x.z), round_to_f16(x.w));
+}
+#elif defined(ROUND_BF16)
+#define ROUND_BLOCK_GROUPS 0
+vec4 round_group(vec4 x, float amax) {
+    return vec4(round_to_bf16(x.x), round_to_bf16(x.y), round_to_bf16(x.z), round_to_bf16(x.w));
+}
+#elif defined(ROUND_Q8_0)
+#define ROUND_BLOCK_GROUPS 8
+vec4 round_group(vec4 x, float amax) {
+    float d = div_rn(amax, 127.0);
+    float id = d != 0.0 ? div_rn(1.0, d) : 0.0;
+    return round_to_f16(d) * roundEven(x * id);
+}
+#elif defined(ROUND_Q8_K)
+#define ROUND_BLOCK_GROUPS 64
+vec4 round_group(vec4 x, float amax) {
+    if (amax == 0.0) return vec4(0.0);
+    float iscale = div_rn(127.0, amax);
+    float d = div_rn(1.0, iscale);
+    return d * min(vec4(127.0), roundEven(iscale * x));
+}
+#else
+#error "no ROUND_<FORMAT> defined"
+#endif
+
+// The largest |value| of a group.
+float group_amax(vec4 x) {
+    vec4 a = abs(x);
+    return max(max(a.x, a.y), max(a.z, a.w));
+}
