@@ -6,8 +6,15 @@
 // the rounding needs no dispatch and no barrier of its own; the bits are round_activation.comp's.
 // These variants read x twice, so x and y must not overlap.
 #extension GL_GOOGLE_include_directive : require
+#ifdef ROUND_ANY
+// One row per decode step: a wide workgroup, so the row is read in one or two steps (a
+// narrow one walks it serially, latency-bound).
+#define WG 512u
+layout(local_size_x = 512) in;
+#else
 #define WG 128u
 layout(local_size_x = 128) in;
+#endif
 #include "common.glsl"
 #include "reduce.glsl"
 
@@ -26,7 +33,10 @@ layout(push_constant) uniform Params {
 #include "exact_division.glsl"
 #include "round_math.glsl"
 #define MAX_N 16384u
-shared float amax_s[MAX_N / 4u];  // per group of 4, then per block
+shared float amax_s[MAX_N / 4u];  // per group of 4
+#if ROUND_BLOCK_GROUPS > 0
+shared vec2 scales_s[MAX_N / 4u / ROUND_BLOCK_GROUPS];  // per quantization block
+#endif
 #endif
 
 void main() {
@@ -38,18 +48,25 @@ void main() {
     Floats Wt = Floats(pc.weight);
     uint base = r * pc.n;
     float ss = 0.0;
+#ifdef ROUND_ANY
+    Vec4s X4 = Vec4s(pc.x), Y4 = Vec4s(pc.y), W4 = Vec4s(pc.weight), R4 = Vec4s(pc.rounded);
+    uint n4 = pc.n / 4u, base4 = r * n4;
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 v = X4.v[base4 + g];
+        ss += dot(v, v);
+    }
+#else
     for (uint i = tid; i < pc.n; i += WG) {
         float v = X.f[base + i];
         ss += v * v;
     }
+#endif
     float scale = inversesqrt(wg_sum(ss) / float(pc.n) + pc.eps);
 #ifndef ROUND_ANY
     for (uint i = tid; i < pc.n; i += WG) Y.f[base + i] = X.f[base + i] * scale * Wt.f[i];
 #else
-    // Groups of 4: the normalized values (the same products as above), their largest
-    // magnitudes per quantization block, then the rounded values.
-    Vec4s X4 = Vec4s(pc.x), Y4 = Vec4s(pc.y), W4 = Vec4s(pc.weight), R4 = Vec4s(pc.rounded);
-    uint n4 = pc.n / 4u, base4 = r * n4;
+    // Groups of 4: the normalized values (the same products as above), the largest magnitude
+    // per group, the scales per quantization block, then the rounded values.
     for (uint g = tid; g < n4; g += WG) {
         vec4 y = X4.v[base4 + g] * scale * W4.v[g];
         Y4.v[base4 + g] = y;
@@ -57,26 +74,21 @@ void main() {
     }
 #if ROUND_BLOCK_GROUPS > 0
     barrier();
-    // Block maxima, then stored over the first n4 / ROUND_BLOCK_GROUPS entries.
-    float bmax[MAX_N / 4u / ROUND_BLOCK_GROUPS / WG + 1u];
-    uint n_blocks = n4 / ROUND_BLOCK_GROUPS;
-    for (uint b = tid, k = 0u; b < n_blocks; b += WG, ++k) {
+    for (uint b = tid; b < n4 / ROUND_BLOCK_GROUPS; b += WG) {
         float m = 0.0;
         for (uint j = 0u; j < ROUND_BLOCK_GROUPS; ++j) m = max(m, amax_s[b * ROUND_BLOCK_GROUPS + j]);
-        bmax[k] = m;
+        scales_s[b] = block_scales(m);
     }
-    barrier();
-    for (uint b = tid, k = 0u; b < n_blocks; b += WG, ++k) amax_s[b] = bmax[k];
     barrier();
 #endif
     for (uint g = tid; g < n4; g += WG) {
         vec4 y = X4.v[base4 + g] * scale * W4.v[g];
 #if ROUND_BLOCK_GROUPS > 0
-        float amax = amax_s[g / ROUND_BLOCK_GROUPS];
+        vec2 scales = scales_s[g / ROUND_BLOCK_GROUPS];
 #else
-        float amax = 0.0;
+        vec2 scales = vec2(0.0);
 #endif
-        R4.v[base4 + g] = round_group(y, amax);
+        R4.v[base4 + g] = round_scaled(y, scales);
     }
 #endif
 }

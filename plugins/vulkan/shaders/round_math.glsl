@@ -4,34 +4,45 @@
 // are exact. Requires half_float.glsl and exact_division.glsl.
 //   ROUND_BLOCK_GROUPS  groups of 4 per quantization block (Q8_0: 8, Q8_K: 64; 0: no block)
 //   vec4 round_group(vec4 x, float amax)   amax: the block's largest |x| (unused without blocks)
+//   vec2 block_scales(float amax)          the block's scales (what the division gives), once per block
+//   vec4 round_scaled(vec4 x, vec2 scales)
 #if defined(ROUND_F16)
 #define ROUND_BLOCK_GROUPS 0
-vec4 round_group(vec4 x, float amax) {
+vec2 block_scales(float amax) { return vec2(0.0); }
+vec4 round_scaled(vec4 x, vec2 scales) {
     return vec4(round_to_f16(x.x), round_to_f16(x.y), round_to_f16(x.z), round_to_f16(x.w));
 }
 #elif defined(ROUND_BF16)
 #define ROUND_BLOCK_GROUPS 0
-vec4 round_group(vec4 x, float amax) {
+vec2 block_scales(float amax) { return vec2(0.0); }
+vec4 round_scaled(vec4 x, vec2 scales) {
     return vec4(round_to_bf16(x.x), round_to_bf16(x.y), round_to_bf16(x.z), round_to_bf16(x.w));
 }
 #elif defined(ROUND_Q8_0)
 #define ROUND_BLOCK_GROUPS 8
-vec4 round_group(vec4 x, float amax) {
+// (the stored f16 d, the f32 1/d the quotient uses)
+vec2 block_scales(float amax) {
     float d = div_rn(amax, 127.0);
-    float id = d != 0.0 ? div_rn(1.0, d) : 0.0;
-    return round_to_f16(d) * roundEven(x * id);
+    return vec2(round_to_f16(d), d != 0.0 ? div_rn(1.0, d) : 0.0);
 }
+vec4 round_scaled(vec4 x, vec2 scales) { return scales.x * roundEven(x * scales.y); }
 #elif defined(ROUND_Q8_K)
 #define ROUND_BLOCK_GROUPS 64
-vec4 round_group(vec4 x, float amax) {
-    if (amax == 0.0) return vec4(0.0);
+// (d = 1 / iscale, iscale); (0, 0) for a block of zeros
+vec2 block_scales(float amax) {
+    if (amax == 0.0) return vec2(0.0);
     float iscale = div_rn(127.0, amax);
-    float d = div_rn(1.0, iscale);
-    return d * min(vec4(127.0), roundEven(iscale * x));
+    return vec2(div_rn(1.0, iscale), iscale);
+}
+vec4 round_scaled(vec4 x, vec2 scales) {
+    if (scales.x == 0.0) return vec4(0.0);
+    return scales.x * min(vec4(127.0), roundEven(scales.y * x));
 }
 #else
 #error "no ROUND_<FORMAT> defined"
 #endif
+
+vec4 round_group(vec4 x, float amax) { return round_scaled(x, block_scales(amax)); }
 
 // The largest |value| of a group.
 float group_amax(vec4 x) {
