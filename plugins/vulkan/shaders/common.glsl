@@ -8,6 +8,8 @@ layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer Wor
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Floats { float f[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer Vec4s { vec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer Ints { int i[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) writeonly buffer WordsOut { uint w[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer UVec4s { uvec4 v[]; };
 
 // Every device buffer is allocated with 16 spare bytes, so reading the word after the last
 // one (load_u32 at the end of a tensor) stays inside the allocation.

@@ -15,6 +15,14 @@ layout(local_size_x = WG_SIZE) in;
 #include "common.glsl"
 #include "weight_type.glsl"
 #include "swiglu.glsl"
+#ifdef INT8_ACTIVATIONS
+// Products with activations rounded to Q8_0 (blocks of 32: scale dx, int8 quants), taken as
+// llama.cpp's CPU backend takes them: integer dot products per block, times the two scales.
+#include "int8_dot.glsl"
+#ifndef HAS_INT8_PART
+#error "INT8_ACTIVATIONS needs a weight type with int8_part"
+#endif
+#endif
 
 #ifndef TILE_N
 #define TILE_N 1u
@@ -32,6 +40,7 @@ layout(push_constant) uniform Params {
     uvec2 y;       // output [n_tokens][rows] f32
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
     uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
+    uvec2 x_scales;  // INT8_ACTIVATIONS: x is [n_tokens][ne0] int8 and this [n_tokens][ne0 / 32] f32
     uint ne0;
     uint rows;
     uint n_tokens;
@@ -61,6 +70,37 @@ void main() {
     float acc[NSUMS];
     for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
 
+#ifdef INT8_ACTIVATIONS
+    // Runs of 16 elements (half a Q8_0 block): four packed int8 dot products per row.
+    UVec4s XQ = UVec4s(pc.x);
+    Floats XD = Floats(pc.x_scales);
+    uint n16 = pc.ne0 / 16u;
+    for (uint part = tid; part < n16; part += WG) {
+        uint c = part * 16u;
+        uvec4 xq[TILE_N];
+        float xd[TILE_N];
+        int xsum[TILE_N];  // the sum of the activation quants, for the weights' integer offset
+        for (uint t = 0u; t < TILE_N; ++t) {
+            bool live = t0 + t < pc.n_tokens;
+            xq[t] = live ? XQ.v[(t0 + t) * n16 + part] : uvec4(0u);
+            xd[t] = live ? XD.f[(t0 + t) * (pc.ne0 / 32u) + c / 32u] : 0.0;
+            xsum[t] = sdot4x8(xq[t].x, 0x01010101u) + sdot4x8(xq[t].y, 0x01010101u) +
+                      sdot4x8(xq[t].z, 0x01010101u) + sdot4x8(xq[t].w, 0x01010101u);
+        }
+        for (uint r = 0u; r < ROWS; ++r) {
+            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            uint q[4];
+            float d;
+            int offset;
+            int8_part(W, row * row_bytes, c, q, d, offset);
+            for (uint t = 0u; t < TILE_N; ++t) {
+                int s = sdot4x8(q[0], xq[t].x) + sdot4x8(q[1], xq[t].y) + sdot4x8(q[2], xq[t].z) +
+                        sdot4x8(q[3], xq[t].w) + offset * xsum[t];
+                acc[r * TILE_N + t] += float(s) * (d * xd[t]);
+            }
+        }
+    }
+#else
     // Runs of 16 elements: one dequant16 per row reads a block's header once and its quants as
     // whole words; the activations are read once for all ROWS rows.
     uint n16 = pc.ne0 / 16u;
@@ -93,6 +133,8 @@ void main() {
             for (uint t = 0u; t < TILE_N; ++t) acc[r * TILE_N + t] += dot(wv, xv[t]);
         }
     }
+
+#endif
 
 #ifdef USE_SUBGROUPS
     for (uint k = 0u; k < NSUMS; ++k) {

@@ -23,6 +23,8 @@ layout(push_constant) uniform Params {
     uvec2 y;
     uvec2 weight;   // [n] f32
     uvec2 rounded;  // ROUND_ variants: [n_rows][n] f32
+    uvec2 q8;       // ROUND_Q8_0, when not 0: [n_rows][n] int8, the quants of `rounded`
+    uvec2 q8d;      // and [n_rows][n / 32] f32, their block scales
     uint n;
     uint n_rows;
     float eps;
@@ -89,6 +91,12 @@ void main() {
         vec2 scales = vec2(0.0);
 #endif
         R4.v[base4 + g] = round_scaled(y, scales);
+#ifdef ROUND_HAS_INT8
+        if (pc.q8 != uvec2(0)) {
+            WordsOut(pc.q8).w[base4 + g] = round_quants(y, scales);
+            if (g % uint(ROUND_BLOCK_GROUPS) == 0u) Floats(pc.q8d).f[(base4 + g) / uint(ROUND_BLOCK_GROUPS)] = scales.x;
+        }
+#endif
     }
 #endif
 }

@@ -25,6 +25,8 @@ layout(push_constant) uniform Params {
     uvec2 x;       // [n_rows][n] f32
     uvec2 up;      // with FLAG_SWIGLU: [n_rows][n] f32
     uvec2 y;       // [n_rows][n] f32, the rounded values
+    uvec2 q8;      // ROUND_Q8_0, when not 0: [n_rows][n] int8, the quants of y
+    uvec2 q8d;     // and [n_rows][n / 32] f32, their block scales
     uint n;        // row length: a multiple of 4, of 32 for Q8_0 and of 256 for Q8_K
     uint n_rows;
     uint flags;
@@ -61,6 +63,13 @@ void main() {
 #else
     float amax = 0.0;
 #endif
-    vec4 y = round_group(x, amax);
-    if (inside) Vec4s(pc.y).v[i] = y;
+    vec2 scales = block_scales(amax);
+    if (!inside) return;
+    Vec4s(pc.y).v[i] = round_scaled(x, scales);
+#ifdef ROUND_HAS_INT8
+    if (pc.q8 != uvec2(0)) {
+        WordsOut(pc.q8).w[i] = round_quants(x, scales);
+        if (g % uint(ROUND_BLOCK_GROUPS) == 0u) Floats(pc.q8d).f[i / uint(ROUND_BLOCK_GROUPS)] = scales.x;
+    }
+#endif
 }

@@ -5,6 +5,11 @@
 //   vec4 dequant4(Words p, uint blk, uint e)
 //                 elements e .. e+3 (e a multiple of 4, < QK) of the block starting at byte blk.
 // and may define HAS_DEQUANT16 with its own dequant16 (below) reading whole words at once.
+// Types whose values are d * (q + offset) with small integers q may define HAS_INT8_PART and
+//   void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out int offset)
+//                 elements c .. c+15 of the row starting at byte `row` (c a multiple of 16) as
+//                 16 signed bytes q, with the block's scale d and integer offset,
+// for products with int8 activations (mul_mat.comp's INT8_ACTIVATIONS variants).
 #if defined(WEIGHT_F32)
 #include "types/f32.glsl"
 #elif defined(WEIGHT_F16)

@@ -58,6 +58,10 @@ public:
     const DeviceChoice& device() const { return choice_; }
     // Whether the shaders' subgroup-arithmetic variants may be used (APR_VULKAN_NO_SUBGROUPS=1 forbids).
     bool use_subgroups() const { return use_subgroups_; }
+    // Whether shaders may take packed int8 dot products (VK_KHR_shader_integer_dot_product;
+    // APR_VULKAN_NO_INT8_DOT=1 forbids): decode products with Q8_0-rounded activations then
+    // multiply int8 blocks, as llama.cpp's CPU backend does.
+    bool int8_dot() const { return int8_dot_; }
 
     // A buffer of at least `size` bytes plus 16 spare bytes (the shaders may read one word past
     // the end of a tensor). Throws BackendError (APR_ERR_OUT_OF_MEMORY when the device is full).
@@ -95,6 +99,7 @@ private:
     Buffer staging_;
     std::unique_ptr<Profiler> profiler_;
     bool use_subgroups_ = false;
+    bool int8_dot_ = false;
 };
 
 }  // namespace apr_vulkan

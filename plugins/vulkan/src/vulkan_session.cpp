@@ -24,7 +24,7 @@ constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's roundi
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatParams {
-    uint64_t w, x, y, bias, up;
+    uint64_t w, x, y, bias, up, x_scales;
     uint32_t ne0, rows, n_tokens, flags;
 };
 struct GetRowsParams {
@@ -32,11 +32,11 @@ struct GetRowsParams {
     uint32_t ne0, n_tokens;
 };
 struct RoundParams {
-    uint64_t x, up, y;
+    uint64_t x, up, y, q8, q8_scales;
     uint32_t n, n_rows, flags;
 };
 struct RmsNormParams {
-    uint64_t x, y, weight, rounded;
+    uint64_t x, y, weight, rounded, q8, q8_scales;
     uint32_t n, n_rows;
     float eps;
 };
@@ -92,6 +92,10 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     needs_rounding(model_.output());
     for (const auto& l : model_.layers())
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) needs_rounding(*t);
+    if (ctx_.int8_dot() && rounded_.count("round_q8_0")) {
+        q8_ = ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local);
+        q8_scales_ = dev(chunk_ * (widest / 32 + 1));
+    }
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
 
@@ -122,7 +126,7 @@ void Session::create_pipelines() {
     for (const auto& l : model_.layers())
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
-        ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader, true));
+        ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader + (int8_products(*t) ? "_i8" : ""), true));
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     for (const auto& [shader, buffer] : rounded_) {
@@ -135,6 +139,10 @@ void Session::create_pipelines() {
     ctx_.pipeline(variant("attention_split", true));
     ctx_.pipeline("attention_combine");
     ctx_.pipeline("rope");
+}
+
+bool Session::int8_products(const DeviceTensor& w) const {
+    return w.format->int8_products && q8_.handle() != VK_NULL_HANDLE;
 }
 
 void Session::barrier(VkCommandBuffer cmd) {
@@ -160,7 +168,12 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
 
 void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
                       uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
-    MulMatParams p{w.address, x, y, 0, swiglu_up, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
+    MulMatParams p{w.address, x, y, 0, swiglu_up, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
+    const bool int8 = n_tokens == 1 && int8_products(w);
+    if (int8) {  // the same rounded activation, as the int8 copy round_q8_0 wrote beside it
+        p.x = q8_.address();
+        p.x_scales = q8_scales_.address();
+    }
     if (accumulate) p.flags |= 1u;
     if (swiglu_up != 0) p.flags |= 4u;
     if (bias && bias->present()) {
@@ -169,7 +182,7 @@ void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor&
     }
     const uint32_t groups = ceil_div(p.rows, n_tokens == 1 ? kMatVecRows : kMatMatRows);
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-    const std::string name = n_tokens == 1 ? variant(std::string("mul_mat_vec_") + w.format->shader, true)
+    const std::string name = n_tokens == 1 ? variant(std::string("mul_mat_vec_") + w.format->shader + (int8 ? "_i8" : ""), true)
                                            : std::string("mul_mm_") + w.format->shader;
     dispatch(cmd, name, &p, sizeof p, gx, gy, n_tokens == 1 ? 1 : ceil_div(n_tokens, kMatMatTokens),
              name + " " + role);
@@ -185,7 +198,11 @@ void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceA
         const char* shader = w->format->activation_rounding;
         if (!shader || std::find(done.begin(), done.end(), shader) != done.end()) continue;
         done.push_back(shader);
-        RoundParams p{x, swiglu_up, rounded_.at(shader).address(), n, n_tokens, swiglu_up != 0 ? 4u : 0u};
+        RoundParams p{x, swiglu_up, rounded_.at(shader).address(), 0, 0, n, n_tokens, swiglu_up != 0 ? 4u : 0u};
+        if (q8_.handle() != VK_NULL_HANDLE && std::strcmp(shader, "round_q8_0") == 0) {
+            p.q8 = q8_.address();
+            p.q8_scales = q8_scales_.address();
+        }
         dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1,
                  swiglu_up != 0 ? std::string(shader) + " swiglu" : shader);
         dispatched = true;
@@ -199,8 +216,12 @@ VkDeviceAddress Session::input_for(const DeviceTensor& w, VkDeviceAddress x) con
 
 void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
                        uint32_t rows, const char* round_shader) {
-    RmsNormParams p{x, y, weight.address, round_shader ? rounded_.at(round_shader).address() : 0, n, rows,
+    RmsNormParams p{x, y, weight.address, round_shader ? rounded_.at(round_shader).address() : 0, 0, 0, n, rows,
                     view_.rms_norm_eps};
+    if (round_shader && q8_.handle() != VK_NULL_HANDLE && std::strcmp(round_shader, "round_q8_0") == 0) {
+        p.q8 = q8_.address();
+        p.q8_scales = q8_scales_.address();
+    }
     uint32_t gx = std::min<uint32_t>(rows, kMaxGroups), gy = ceil_div(rows, gx);
     const std::string name = round_shader ? std::string("rms_norm_") + round_shader : std::string("rms_norm");
     dispatch(cmd, variant(name, true), &p, sizeof p, gx, gy, 1);

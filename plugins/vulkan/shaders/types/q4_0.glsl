@@ -18,3 +18,14 @@ void dequant16(Words p, uint row, uint c, out vec4 v[4]) {
     bool hi = (c % QK) >= 16u;
     for (uint j = 0u; j < 4u; ++j) v[j] = d * ((hi ? nibbles_hi(q[j]) : nibbles_lo(q[j])) - 8.0);
 }
+
+// 16 elements as bytes 0..15 (one nibble each) with offset -8.
+#define HAS_INT8_PART
+void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out int offset) {
+    uint blk = row + (c / QK) * BLOCK_BYTES;
+    load_4words_even(p, blk + 2u, q);
+    uint shift = (c % QK) >= 16u ? 4u : 0u;
+    for (uint j = 0u; j < 4u; ++j) q[j] = (q[j] >> shift) & 0x0F0F0F0Fu;
+    d = load_f16(p, blk);
+    offset = -8;
+}

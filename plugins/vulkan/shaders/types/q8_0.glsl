@@ -14,3 +14,12 @@ void dequant16(Words p, uint row, uint c, out vec4 v[4]) {
     float d = load_f16(p, blk);
     for (uint j = 0u; j < 4u; ++j) v[j] = d * bytes_s(q[j]);
 }
+
+// 16 elements: the quant bytes as they are.
+#define HAS_INT8_PART
+void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out int offset) {
+    uint blk = row + (c / QK) * BLOCK_BYTES;
+    load_4words_even(p, blk + 2u + c % QK, q);
+    d = load_f16(p, blk);
+    offset = 0;
+}
