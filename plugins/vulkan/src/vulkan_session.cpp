@@ -58,6 +58,10 @@ struct AttentionCombineParams {
     uint64_t part, out;
     uint32_t n_splits, head_dim;
 };
+struct AttentionCombineRoundParams {
+    uint64_t part, out, rounded, q8, q8_scales;
+    uint32_t n_splits, head_dim;
+};
 
 uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 
@@ -138,6 +142,7 @@ void Session::create_pipelines() {
     ctx_.pipeline(variant("attention", true));
     ctx_.pipeline(variant("attention_split", true));
     ctx_.pipeline("attention_combine");
+    if (rounded_.count("round_q8_0")) ctx_.pipeline("attention_combine_round_q8_0");
     ctx_.pipeline("rope");
 }
 
@@ -245,7 +250,8 @@ void Session::rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, ui
     dispatch(cmd, "rope", &p, sizeof p, ceil_div(uint64_t(n_tokens) * n_heads * (view_.n_rot / 2), 64), 1, 1);
 }
 
-void Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0) {
+const char* Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0,
+                               const DeviceTensor& consumer) {
     const float scale = static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)));
     if (n_tokens == 1) {
         const uint32_t n_kv = pos0 + 1, n_splits = ceil_div(n_kv, kAttentionSplit);
@@ -253,13 +259,25 @@ void Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, 
                                 n_kv, n_splits, view_.n_head, view_.n_head_kv, view_.head_dim, scale};
         dispatch(cmd, variant("attention_split", true), &sp, sizeof sp, view_.n_head, n_splits, 1);
         barrier(cmd);
+        const char* rounding = consumer.format->activation_rounding;
+        if (rounding && std::strcmp(rounding, "round_q8_0") == 0 && view_.head_dim % 32 == 0) {
+            AttentionCombineRoundParams cp{att_parts_.address(), att_.address(), rounded_.at(rounding).address(), 0, 0,
+                                           n_splits, view_.head_dim};
+            if (q8_.handle() != VK_NULL_HANDLE) {
+                cp.q8 = q8_.address();
+                cp.q8_scales = q8_scales_.address();
+            }
+            dispatch(cmd, "attention_combine_round_q8_0", &cp, sizeof cp, view_.n_head, 1, 1);
+            return rounding;
+        }
         AttentionCombineParams cp{att_parts_.address(), att_.address(), n_splits, view_.head_dim};
         dispatch(cmd, "attention_combine", &cp, sizeof cp, view_.n_head, 1, 1);
-        return;
+        return nullptr;
     }
     AttentionParams p{q_.address(),  k_cache_[layer].address(), v_cache_[layer].address(), att_.address(),
                       scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_, scale};
     dispatch(cmd, variant("attention", true), &p, sizeof p, view_.n_head, n_tokens, 1);
+    return nullptr;
 }
 
 void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
@@ -286,9 +304,9 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         rope(cmd, q_.address(), T, view_.n_head, Q, pos);
         rope(cmd, k_at, T, view_.n_head_kv, KV, pos);
         barrier(cmd);
-        attention(cmd, l, T, pos);
+        const char* att_rounded = attention(cmd, l, T, pos, w.wo);
         barrier(cmd);
-        round_activation(cmd, att_.address(), 0, Q, T, {&w.wo});
+        round_activation(cmd, att_.address(), 0, Q, T, {&w.wo}, att_rounded);
         mul_mat(cmd, "attn_output", w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
         barrier(cmd);
         norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});

@@ -38,8 +38,8 @@ private:
                  uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
-    // into that format's scratch buffer, except the format `done_by_norm` (already rounded by a
-    // fused RMSNorm), then places a barrier if anything was dispatched.
+    // into that format's scratch buffer, except the format `done_by_norm` (already rounded by the
+    // producer: a fused RMSNorm or attention combine), then places a barrier if anything was dispatched.
     void round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
                           uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers,
                           const char* done_by_norm = nullptr);
@@ -55,7 +55,10 @@ private:
     void rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
               uint32_t pos0);
     // Prefill: one workgroup per head and token; decode: split along the context, then combined.
-    void attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0);
+    // Returns the activation rounding it did for `consumer` (decode may fuse round_q8_0 into the
+    // combine), or null.
+    const char* attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0,
+                          const DeviceTensor& consumer);
     std::string variant(const std::string& base, bool reduces) const;
     void create_pipelines();
 
