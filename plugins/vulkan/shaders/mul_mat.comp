@@ -33,6 +33,7 @@ layout(local_size_x = WG_SIZE) in;
 #define NSUMS (ROWS * TILE_N)
 #define FLAG_ACCUMULATE 1u
 #define FLAG_BIAS 2u
+#define FLAG_ROPE 8u  // RoPE applied to the results (TILE_N 1, ROWS even: a pair's rows share a workgroup)
 
 layout(push_constant) uniform Params {
     uvec2 w;       // weight matrix: rows x ne0, rows of whole blocks
@@ -41,10 +42,13 @@ layout(push_constant) uniform Params {
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
     uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
     uvec2 x_scales;  // INT8_ACTIVATIONS: x is [n_tokens][ne0] int8 and this [n_tokens][ne0 / 32] f32
+    uvec2 rope_table;  // with FLAG_ROPE: rope.comp's (cos, sin) table
     uint ne0;
     uint rows;
     uint n_tokens;
     uint flags;
+    uint rope_pos;       // with FLAG_ROPE: the token's position (n_tokens is 1)
+    uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
 } pc;
 
 #ifdef USE_SUBGROUPS
@@ -53,6 +57,7 @@ shared float sums[NSUMS][WG];  // [sum][subgroup]
 #else
 shared float sums[NSUMS][WG];  // [sum][invocation]
 #endif
+shared float results[NSUMS];
 
 void main() {
     uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
@@ -154,14 +159,28 @@ void main() {
     uint n_parts = 1u;
 #endif
 
+    for (uint k = tid; k < NSUMS; k += WG) {
+        float v = 0.0;
+        for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
+        uint row = min(row0 + k / TILE_N, pc.rows - 1u);
+        if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
+        results[k] = v;
+    }
+    barrier();
+
     Floats Y = Floats(pc.y);
     for (uint k = tid; k < NSUMS; k += WG) {
         uint r = k / TILE_N, t = k % TILE_N;
         uint row = row0 + r;
         if (row >= pc.rows || t0 + t >= pc.n_tokens) continue;
-        float v = 0.0;
-        for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
-        if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
+        float v = results[k];
+        if ((pc.flags & FLAG_ROPE) != 0u) {  // rope.comp's rotation of the pair (x0, x1)
+            uint half_dim = pc.rope_head_dim / 2u;
+            uint at = 2u * (pc.rope_pos * half_dim + (row % pc.rope_head_dim) / 2u);
+            float c = Floats(pc.rope_table).f[at], sn = Floats(pc.rope_table).f[at + 1u];
+            float x0 = results[k & ~1u], x1 = results[k | 1u];
+            v = (row & 1u) == 0u ? x0 * c - x1 * sn : x0 * sn + x1 * c;
+        }
         uint idx = (t0 + t) * pc.rows + row;
         Y.f[idx] = (pc.flags & FLAG_ACCUMULATE) != 0u ? Y.f[idx] + v : v;
     }

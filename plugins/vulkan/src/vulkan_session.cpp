@@ -16,7 +16,8 @@ constexpr uint32_t kMaxChunk = 256;
 constexpr uint32_t kMatMatTokens = 64;  // TN of mul_mm.comp
 constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
 // ROWS of the mul_mat_vec variants (CMakeLists.txt): each invocation reads 4 rows at once, so
-// enough weight reads are in flight for the latency-bound decode mat-vecs.
+// enough weight reads are in flight for the latency-bound decode mat-vecs. Even, so that the
+// RoPE pairs (2i, 2i+1) a product rotates (FLAG_ROPE) share a workgroup.
 constexpr uint32_t kMatVecRows = 4;
 constexpr uint32_t kMaxGroups = 65535;
 constexpr uint32_t kAttentionSplit = 64;  // SPLIT of attention_split.comp
@@ -24,8 +25,8 @@ constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's roundi
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatParams {
-    uint64_t w, x, y, bias, up, x_scales;
-    uint32_t ne0, rows, n_tokens, flags;
+    uint64_t w, x, y, bias, up, x_scales, rope_table;
+    uint32_t ne0, rows, n_tokens, flags, rope_pos, rope_head_dim;
 };
 struct GetRowsParams {
     uint64_t w, ids, y;
@@ -172,8 +173,16 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
 }
 
 void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
-    MulMatParams p{w.address, x, y, 0, swiglu_up, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
+                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up,
+                      int64_t rope_pos) {
+    MulMatParams p{w.address, x, y, 0, swiglu_up, 0, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1),
+                   n_tokens, 0, 0, 0};
+    if (rope_pos >= 0) {  // decode only (mul_mat.comp with ROWS even); the caller checks the rope type
+        p.flags |= 8u;
+        p.rope_table = rope_table_.address();
+        p.rope_pos = static_cast<uint32_t>(rope_pos);
+        p.rope_head_dim = view_.head_dim;
+    }
     const bool int8 = n_tokens == 1 && int8_products(w);
     if (int8) {  // the same rounded activation, as the int8 copy round_q8_0 wrote beside it
         p.x = q8_.address();
@@ -292,8 +301,11 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
         const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
         norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
-        mul_mat(cmd, "attn_q", w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false);
-        mul_mat(cmd, "attn_k", w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false);
+        // Decode with NORM RoPE (pairs 2i, 2i+1) and no q/k norm: the products rotate q and k.
+        const bool rope_fused = T == 1 && view_.rope_type == APR_ROPE_NORM && !w.q_norm.present();
+        const int64_t rope_at = rope_fused ? int64_t(pos) : -1;
+        mul_mat(cmd, "attn_q", w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false, 0, rope_at);
+        mul_mat(cmd, "attn_k", w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false, 0, rope_at);
         mul_mat(cmd, "attn_v", w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
         barrier(cmd);
         if (w.q_norm.present()) {
@@ -301,9 +313,11 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
             rms_norm(cmd, k_at, k_at, w.k_norm, view_.head_dim, T * view_.n_head_kv);
             barrier(cmd);
         }
-        rope(cmd, q_.address(), T, view_.n_head, Q, pos);
-        rope(cmd, k_at, T, view_.n_head_kv, KV, pos);
-        barrier(cmd);
+        if (!rope_fused) {
+            rope(cmd, q_.address(), T, view_.n_head, Q, pos);
+            rope(cmd, k_at, T, view_.n_head_kv, KV, pos);
+            barrier(cmd);
+        }
         const char* att_rounded = attention(cmd, l, T, pos, w.wo);
         barrier(cmd);
         round_activation(cmd, att_.address(), 0, Q, T, {&w.wo}, att_rounded);

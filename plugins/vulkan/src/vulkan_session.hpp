@@ -33,9 +33,11 @@ private:
     void dispatch(VkCommandBuffer cmd, const std::string& variant, const void* params, uint32_t bytes, uint32_t gx,
                   uint32_t gy, uint32_t gz, const std::string& label = {});
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
-    // `role` ("attn_q") labels the product in the profile.
+    // `role` ("attn_q") labels the product in the profile. rope_pos >= 0 (decode, NORM RoPE):
+    // the results are rotated for that position, as rope() would.
     void mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
+                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0,
+                 int64_t rope_pos = -1);
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
     // into that format's scratch buffer, except the format `done_by_norm` (already rounded by the
