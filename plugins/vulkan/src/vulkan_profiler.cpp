@@ -44,6 +44,7 @@ void Profiler::begin(VkCommandBuffer cmd, bool decode) {
     if (!enabled()) return;
     decode_ = decode;
     labels_.clear();
+    started_ = std::chrono::steady_clock::now();
     vkCmdResetQueryPool(cmd, pool_, 0, kMaxQueries);
     vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, pool_, 0);
     used_ = 1;
@@ -80,21 +81,27 @@ void Profiler::collect() {
         ++t.count;
         step_ms += ms;
     }
+    const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
     if (decode_) {
         ++decode_steps_;
         decode_ms_ += step_ms;
+        decode_wall_ms_ += wall_ms;
     } else {
         ++prefill_chunks_;
         prefill_ms_ += step_ms;
+        prefill_wall_ms_ += wall_ms;
     }
     used_ = 0;
 }
 
 void Profiler::print() const {
-    auto table = [](const char* what, const std::map<std::string, Total>& totals, uint64_t steps, double all_ms) {
+    auto table = [](const char* what, const std::map<std::string, Total>& totals, uint64_t steps, double all_ms,
+                    double wall_ms) {
         if (steps == 0) return;
-        std::fprintf(stderr, "[vulkan profile] %s: %llu submissions, %.3f ms GPU time each (serialized dispatches)\n",
-                     what, static_cast<unsigned long long>(steps), all_ms / double(steps));
+        std::fprintf(stderr,
+                     "[vulkan profile] %s: %llu submissions, %.3f ms GPU time each (serialized dispatches), "
+                     "%.3f ms host wall time each (record + submit + wait)\n",
+                     what, static_cast<unsigned long long>(steps), all_ms / double(steps), wall_ms / double(steps));
         std::vector<std::pair<std::string, Total>> rows(totals.begin(), totals.end());
         std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
         for (const auto& [label, t] : rows)
@@ -102,8 +109,8 @@ void Profiler::print() const {
                          label.c_str(), t.ms / double(steps), 100.0 * t.ms / all_ms, double(t.count) / double(steps),
                          1e3 * t.ms / double(t.count));
     };
-    table("decode", decode_totals_, decode_steps_, decode_ms_);
-    table("prefill", prefill_totals_, prefill_chunks_, prefill_ms_);
+    table("decode", decode_totals_, decode_steps_, decode_ms_, decode_wall_ms_);
+    table("prefill", prefill_totals_, prefill_chunks_, prefill_ms_, prefill_wall_ms_);
     if (overflowed_) std::fprintf(stderr, "[vulkan profile] some submissions had more dispatches than timestamps; their tail is missing\n");
 }
 

@@ -3,11 +3,12 @@
 // is the interval from the previous timestamp (dispatches that would overlap are serialized:
 // the totals show where a step's time goes, not how fast the unprofiled step runs). Totals are
 // kept apart for decode steps (one token) and prefill chunks, and printed to stderr when the
-// session closes.
+// session closes, with the host wall time of the same submissions.
 #pragma once
 
 #include <vulkan/vulkan.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -49,6 +50,10 @@ private:
     std::map<std::string, Total> decode_totals_, prefill_totals_;
     uint64_t decode_steps_ = 0, prefill_chunks_ = 0;
     double decode_ms_ = 0, prefill_ms_ = 0;
+    // Host wall time from begin() to collect(): recording, submission and the wait; what it
+    // exceeds the GPU time by is the host's share of a step.
+    std::chrono::steady_clock::time_point started_;
+    double decode_wall_ms_ = 0, prefill_wall_ms_ = 0;
 };
 
 }  // namespace apr_vulkan
