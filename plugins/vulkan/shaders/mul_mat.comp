@@ -16,8 +16,8 @@ layout(local_size_x = WG_SIZE) in;
 #include "weight_type.glsl"
 #include "swiglu.glsl"
 #ifdef INT8_ACTIVATIONS
-// Products with activations rounded to Q8_0 (blocks of 32: scale dx, int8 quants), taken as
-// llama.cpp's CPU backend takes them: integer dot products per block, times the two scales.
+// Products with activations rounded to Q8_0 / Q8_K (blocks of QK: scale dx, int8 quants), taken
+// as llama.cpp's CPU backend takes them: integer dot products, times the two scales.
 #include "int8_dot.glsl"
 #ifndef HAS_INT8_PART
 #error "INT8_ACTIVATIONS needs a weight type with int8_part"
@@ -41,7 +41,7 @@ layout(push_constant) uniform Params {
     uvec2 y;       // output [n_tokens][rows] f32
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
     uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
-    uvec2 x_scales;  // INT8_ACTIVATIONS: x is [n_tokens][ne0] int8 and this [n_tokens][ne0 / 32] f32
+    uvec2 x_scales;  // INT8_ACTIVATIONS: x is [n_tokens][ne0] int8 and this [n_tokens][ne0 / QK] f32
     uvec2 rope_table;  // with FLAG_ROPE: rope.comp's (cos, sin) table
     uint ne0;
     uint rows;
@@ -76,7 +76,7 @@ void main() {
     for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
 
 #ifdef INT8_ACTIVATIONS
-    // Runs of 16 elements (half a Q8_0 block): four packed int8 dot products per row.
+    // Runs of 16 elements (within one activation block): four packed int8 dot products per row.
     UVec4s XQ = UVec4s(pc.x);
     Floats XD = Floats(pc.x_scales);
     uint n16 = pc.ne0 / 16u;
@@ -84,24 +84,24 @@ void main() {
         uint c = part * 16u;
         uvec4 xq[TILE_N];
         float xd[TILE_N];
-        int xsum[TILE_N];  // the sum of the activation quants, for the weights' integer offset
+        int xsum[TILE_N];  // the sum of the activation quants, for the weights' offset and m
         for (uint t = 0u; t < TILE_N; ++t) {
             bool live = t0 + t < pc.n_tokens;
             xq[t] = live ? XQ.v[(t0 + t) * n16 + part] : uvec4(0u);
-            xd[t] = live ? XD.f[(t0 + t) * (pc.ne0 / 32u) + c / 32u] : 0.0;
+            xd[t] = live ? XD.f[(t0 + t) * (pc.ne0 / QK) + c / QK] : 0.0;
             xsum[t] = sdot4x8(xq[t].x, 0x01010101u) + sdot4x8(xq[t].y, 0x01010101u) +
                       sdot4x8(xq[t].z, 0x01010101u) + sdot4x8(xq[t].w, 0x01010101u);
         }
         for (uint r = 0u; r < ROWS; ++r) {
             uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
             uint q[4];
-            float d;
+            float d, m;
             int offset;
-            int8_part(W, row * row_bytes, c, q, d, offset);
+            int8_part(W, row * row_bytes, c, q, d, m, offset);
             for (uint t = 0u; t < TILE_N; ++t) {
                 int s = sdot4x8(q[0], xq[t].x) + sdot4x8(q[1], xq[t].y) + sdot4x8(q[2], xq[t].z) +
                         sdot4x8(q[3], xq[t].w) + offset * xsum[t];
-                acc[r * TILE_N + t] += float(s) * (d * xd[t]);
+                acc[r * TILE_N + t] += (d * float(s) + m * float(xsum[t])) * xd[t];
             }
         }
     }

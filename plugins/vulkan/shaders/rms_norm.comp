@@ -23,8 +23,8 @@ layout(push_constant) uniform Params {
     uvec2 y;
     uvec2 weight;   // [n] f32
     uvec2 rounded;  // ROUND_ variants: [n_rows][n] f32
-    uvec2 q8;       // ROUND_Q8_0, when not 0: [n_rows][n] int8, the quants of `rounded`
-    uvec2 q8d;      // and [n_rows][n / 32] f32, their block scales
+    uvec2 q8;       // ROUND_Q8_0 / ROUND_Q8_K, when not 0: [n_rows][n] int8, the quants of `rounded`
+    uvec2 q8d;      // and [n_rows][n / block] f32, their block scales
     uint n;
     uint n_rows;
     float eps;

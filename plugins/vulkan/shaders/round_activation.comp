@@ -25,8 +25,8 @@ layout(push_constant) uniform Params {
     uvec2 x;       // [n_rows][n] f32
     uvec2 up;      // with FLAG_SWIGLU: [n_rows][n] f32
     uvec2 y;       // [n_rows][n] f32, the rounded values
-    uvec2 q8;      // ROUND_Q8_0, when not 0: [n_rows][n] int8, the quants of y
-    uvec2 q8d;     // and [n_rows][n / 32] f32, their block scales
+    uvec2 q8;      // ROUND_Q8_0 / ROUND_Q8_K, when not 0: [n_rows][n] int8, the quants of y
+    uvec2 q8d;     // and [n_rows][n / block] f32, their block scales
     uint n;        // row length: a multiple of 4, of 32 for Q8_0 and of 256 for Q8_K
     uint n_rows;
     uint flags;

@@ -26,8 +26,8 @@ vec2 block_scales(float amax) {
     return vec2(round_to_f16(d), d != 0.0 ? div_rn(1.0, d) : 0.0);
 }
 vec4 round_scaled(vec4 x, vec2 scales) { return scales.x * roundEven(x * scales.y); }
-// The same quants as int8, packed into a word (byte i: element i), for int8 products; the
-// block's scale to go with them is scales.x.
+// round_quants: the same quants as int8, packed into a word (byte i: element i), for int8
+// products; the block's scale to go with them is scales.x.
 #define ROUND_HAS_INT8
 uint round_quants(vec4 x, vec2 scales) {
     ivec4 q = ivec4(roundEven(x * scales.y));
@@ -44,6 +44,12 @@ vec2 block_scales(float amax) {
 vec4 round_scaled(vec4 x, vec2 scales) {
     if (scales.x == 0.0) return vec4(0.0);
     return scales.x * min(vec4(127.0), roundEven(scales.y * x));
+}
+#define ROUND_HAS_INT8
+uint round_quants(vec4 x, vec2 scales) {
+    if (scales.x == 0.0) return 0u;
+    ivec4 q = ivec4(min(vec4(127.0), roundEven(scales.y * x)));
+    return (uint(q.x) & 0xFFu) | ((uint(q.y) & 0xFFu) << 8) | ((uint(q.z) & 0xFFu) << 16) | (uint(q.w) << 24);
 }
 #else
 #error "no ROUND_<FORMAT> defined"

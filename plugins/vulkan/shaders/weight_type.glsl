@@ -5,11 +5,12 @@
 //   vec4 dequant4(Words p, uint blk, uint e)
 //                 elements e .. e+3 (e a multiple of 4, < QK) of the block starting at byte blk.
 // and may define HAS_DEQUANT16 with its own dequant16 (below) reading whole words at once.
-// Types whose values are d * (q + offset) with small integers q may define HAS_INT8_PART and
-//   void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out int offset)
+// Types whose values are d * (q + offset) + m with small integers q may define HAS_INT8_PART and
+//   void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out float m, out int offset)
 //                 elements c .. c+15 of the row starting at byte `row` (c a multiple of 16) as
-//                 16 signed bytes q, with the block's scale d and integer offset,
-// for products with int8 activations (mul_mat.comp's INT8_ACTIVATIONS variants).
+//                 16 signed bytes q, with their scale d, float term m and integer offset,
+// for products with int8 activations (mul_mat.comp's INT8_ACTIVATIONS variants; the
+// activations come in blocks of QK: Q8_0 for 32-element types, Q8_K for 256).
 #if defined(WEIGHT_F32)
 #include "types/f32.glsl"
 #elif defined(WEIGHT_F16)

@@ -17,9 +17,9 @@ const WeightFormat kFormats[] = {
     {APR_TYPE_Q4_1, "Q4_1", "q4_1", 32, 20, "round_q8_0", false},  // Q8_1: the same values, plus a sum
     {APR_TYPE_Q5_0, "Q5_0", "q5_0", 32, 22, "round_q8_0", false},
     {APR_TYPE_Q5_1, "Q5_1", "q5_1", 32, 24, "round_q8_0", false},
-    {APR_TYPE_Q4_K, "Q4_K", "q4_k", 256, 144, "round_q8_k", false},
+    {APR_TYPE_Q4_K, "Q4_K", "q4_k", 256, 144, "round_q8_k", true},
     {APR_TYPE_Q5_K, "Q5_K", "q5_k", 256, 176, "round_q8_k", false},
-    {APR_TYPE_Q6_K, "Q6_K", "q6_k", 256, 210, "round_q8_k", false},
+    {APR_TYPE_Q6_K, "Q6_K", "q6_k", 256, 210, "round_q8_k", true},
 };
 
 [[noreturn]] void unsupported(const apr_model_view& view, const std::string& what) {

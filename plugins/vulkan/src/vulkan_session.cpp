@@ -97,10 +97,10 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     needs_rounding(model_.output());
     for (const auto& l : model_.layers())
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) needs_rounding(*t);
-    if (ctx_.int8_dot() && rounded_.count("round_q8_0")) {
-        q8_ = ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local);
-        q8_scales_ = dev(chunk_ * (widest / 32 + 1));
-    }
+    if (ctx_.int8_dot())
+        for (const char* shader : {"round_q8_0", "round_q8_k"})
+            if (rounded_.count(shader))
+                int8_[shader] = {ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local), dev(chunk_ * (widest / 32 + 1))};
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
 
@@ -147,8 +147,14 @@ void Session::create_pipelines() {
     ctx_.pipeline("rope");
 }
 
+const Session::Int8Copy* Session::int8_copy(const char* rounding_shader) const {
+    if (!rounding_shader) return nullptr;
+    auto it = int8_.find(rounding_shader);
+    return it == int8_.end() ? nullptr : &it->second;
+}
+
 bool Session::int8_products(const DeviceTensor& w) const {
-    return w.format->int8_products && q8_.handle() != VK_NULL_HANDLE;
+    return w.format->int8_products && int8_copy(w.format->activation_rounding) != nullptr;
 }
 
 void Session::barrier(VkCommandBuffer cmd) {
@@ -184,9 +190,10 @@ void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor&
         p.rope_head_dim = view_.head_dim;
     }
     const bool int8 = n_tokens == 1 && int8_products(w);
-    if (int8) {  // the same rounded activation, as the int8 copy round_q8_0 wrote beside it
-        p.x = q8_.address();
-        p.x_scales = q8_scales_.address();
+    if (int8) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
+        const Int8Copy* copy = int8_copy(w.format->activation_rounding);
+        p.x = copy->quants.address();
+        p.x_scales = copy->scales.address();
     }
     if (accumulate) p.flags |= 1u;
     if (swiglu_up != 0) p.flags |= 4u;
@@ -213,9 +220,9 @@ void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceA
         if (!shader || std::find(done.begin(), done.end(), shader) != done.end()) continue;
         done.push_back(shader);
         RoundParams p{x, swiglu_up, rounded_.at(shader).address(), 0, 0, n, n_tokens, swiglu_up != 0 ? 4u : 0u};
-        if (q8_.handle() != VK_NULL_HANDLE && std::strcmp(shader, "round_q8_0") == 0) {
-            p.q8 = q8_.address();
-            p.q8_scales = q8_scales_.address();
+        if (const Int8Copy* copy = int8_copy(shader)) {
+            p.q8 = copy->quants.address();
+            p.q8_scales = copy->scales.address();
         }
         dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1,
                  swiglu_up != 0 ? std::string(shader) + " swiglu" : shader);
@@ -232,9 +239,9 @@ void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y
                        uint32_t rows, const char* round_shader) {
     RmsNormParams p{x, y, weight.address, round_shader ? rounded_.at(round_shader).address() : 0, 0, 0, n, rows,
                     view_.rms_norm_eps};
-    if (round_shader && q8_.handle() != VK_NULL_HANDLE && std::strcmp(round_shader, "round_q8_0") == 0) {
-        p.q8 = q8_.address();
-        p.q8_scales = q8_scales_.address();
+    if (const Int8Copy* copy = int8_copy(round_shader)) {
+        p.q8 = copy->quants.address();
+        p.q8_scales = copy->scales.address();
     }
     uint32_t gx = std::min<uint32_t>(rows, kMaxGroups), gy = ceil_div(rows, gx);
     const std::string name = round_shader ? std::string("rms_norm_") + round_shader : std::string("rms_norm");
@@ -272,9 +279,9 @@ const char* Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_t
         if (rounding && std::strcmp(rounding, "round_q8_0") == 0 && view_.head_dim % 32 == 0) {
             AttentionCombineRoundParams cp{att_parts_.address(), att_.address(), rounded_.at(rounding).address(), 0, 0,
                                            n_splits, view_.head_dim};
-            if (q8_.handle() != VK_NULL_HANDLE) {
-                cp.q8 = q8_.address();
-                cp.q8_scales = q8_scales_.address();
+            if (const Int8Copy* copy = int8_copy(rounding)) {
+                cp.q8 = copy->quants.address();
+                cp.q8_scales = copy->scales.address();
             }
             dispatch(cmd, "attention_combine_round_q8_0", &cp, sizeof cp, view_.n_head, 1, 1);
             return rounding;

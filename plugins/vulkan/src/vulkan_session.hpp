@@ -76,9 +76,14 @@ private:
     std::vector<Buffer> k_cache_, v_cache_;  // per layer [n_ctx][n_head_kv * head_dim] f32
     // Per activation-rounding shader ("round_q8_k"): the rounded activation, [chunk][widest row].
     std::map<std::string, Buffer> rounded_;
-    // With int8 products (Context::int8_dot): round_q8_0's output again as int8 quants
-    // [chunk][widest row] and their block scales [chunk][widest row / 32] f32.
-    Buffer q8_, q8_scales_;
+    // With int8 products (Context::int8_dot), per Q8 rounding shader ("round_q8_0", "round_q8_k"):
+    // its output again as int8 quants [chunk][widest row] and their block scales [chunk][blocks] f32.
+    struct Int8Copy {
+        Buffer quants, scales;
+    };
+    std::map<std::string, Int8Copy> int8_;
+    // The int8 copy a rounding shader writes, or null.
+    const Int8Copy* int8_copy(const char* rounding_shader) const;
     bool int8_products(const DeviceTensor& w) const;
     Buffer ids_;     // host-visible [chunk] int32
     Buffer logits_;  // host-visible [chunk][n_vocab] f32

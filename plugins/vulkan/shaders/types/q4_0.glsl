@@ -21,11 +21,12 @@ void dequant16(Words p, uint row, uint c, out vec4 v[4]) {
 
 // 16 elements as bytes 0..15 (one nibble each) with offset -8.
 #define HAS_INT8_PART
-void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out int offset) {
+void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out float m, out int offset) {
     uint blk = row + (c / QK) * BLOCK_BYTES;
     load_4words_even(p, blk + 2u, q);
     uint shift = (c % QK) >= 16u ? 4u : 0u;
     for (uint j = 0u; j < 4u; ++j) q[j] = (q[j] >> shift) & 0x0F0F0F0Fu;
     d = load_f16(p, blk);
+    m = 0.0;
     offset = -8;
 }

@@ -17,9 +17,10 @@ void dequant16(Words p, uint row, uint c, out vec4 v[4]) {
 
 // 16 elements: the quant bytes as they are.
 #define HAS_INT8_PART
-void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out int offset) {
+void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out float m, out int offset) {
     uint blk = row + (c / QK) * BLOCK_BYTES;
     load_4words_even(p, blk + 2u + c % QK, q);
     d = load_f16(p, blk);
+    m = 0.0;
     offset = 0;
 }
