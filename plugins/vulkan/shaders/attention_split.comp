@@ -8,7 +8,8 @@
 // Query head h reads KV head h / (n_head / n_head_kv).
 #extension GL_GOOGLE_include_directive : require
 #define WG 128u
-#define SPLIT 64u
+#define SPLIT 32u
+#define TPP (WG / SPLIT)  // invocations per position for the scores
 layout(local_size_x = 128) in;
 #include "common.glsl"
 #include "reduce.glsl"
@@ -28,6 +29,7 @@ layout(push_constant) uniform Params {
 
 shared vec4 q_s[64];      // the query head (head_dim <= 256)
 shared float p_s[SPLIT];  // e^(score - m) per position of the split
+shared float dot_s[WG];   // partial dot products of the scores
 shared vec4 partial[WG];  // per-invocation partial sums of V
 
 void main() {
@@ -45,12 +47,19 @@ void main() {
     for (uint d = tid; d < hd4; d += WG) q_s[d] = Vec4s(pc.q).v[h * hd4 + d];
     barrier();
 
-    // Scores: one position per invocation (contiguous vec4 reads along its cache row).
+    // Scores: TPP invocations per position, each a strided share of the head (vec4 reads).
+    uint sp = tid / TPP, lane = tid % TPP;
+    float part = 0.0;
+    if (sp < n) {
+        uint kb = (p0 + sp) * kv_stride4 + kvh * hd4;
+        for (uint d = lane; d < hd4; d += TPP) part += dot(q_s[d], K.v[kb + d]);
+    }
+    dot_s[tid] = part;
+    barrier();
     float score = -3.402823e38;
     if (tid < n) {
-        uint kb = (p0 + tid) * kv_stride4 + kvh * hd4;
         float acc = 0.0;
-        for (uint d = 0u; d < hd4; ++d) acc += dot(q_s[d], K.v[kb + d]);
+        for (uint j = 0u; j < TPP; ++j) acc += dot_s[tid * TPP + j];
         score = acc * pc.scale;
     }
     float m = wg_max(score);

@@ -20,7 +20,7 @@ constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
 // RoPE pairs (2i, 2i+1) a product rotates (FLAG_ROPE) share a workgroup.
 constexpr uint32_t kMatVecRows = 4;
 constexpr uint32_t kMaxGroups = 65535;
-constexpr uint32_t kAttentionSplit = 64;  // SPLIT of attention_split.comp
+constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
 constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
