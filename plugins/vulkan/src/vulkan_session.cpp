@@ -167,11 +167,11 @@ void Session::barrier(VkCommandBuffer cmd) {
 }
 
 void Session::dispatch(VkCommandBuffer cmd, const std::string& name, const void* params, uint32_t bytes, uint32_t gx,
-                       uint32_t gy, uint32_t gz, const std::string& label) {
+                       uint32_t gy, uint32_t gz, const char* role) {
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, ctx_.pipeline(name));
     vkCmdPushConstants(cmd, ctx_.pipeline_layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, bytes, params);
     vkCmdDispatch(cmd, gx, gy, gz);
-    if (ctx_.profiler().enabled()) ctx_.profiler().mark(cmd, label.empty() ? name : label);
+    if (ctx_.profiler().enabled()) ctx_.profiler().mark(cmd, role ? name + " " + role : name);
 }
 
 void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens) {
@@ -206,8 +206,7 @@ void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor&
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
     const std::string name = n_tokens == 1 ? variant(std::string("mul_mat_vec_") + w.format->shader + (int8 ? "_i8" : ""), true)
                                            : std::string("mul_mm_") + w.format->shader;
-    dispatch(cmd, name, &p, sizeof p, gx, gy, n_tokens == 1 ? 1 : ceil_div(n_tokens, kMatMatTokens),
-             name + " " + role);
+    dispatch(cmd, name, &p, sizeof p, gx, gy, n_tokens == 1 ? 1 : ceil_div(n_tokens, kMatMatTokens), role);
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
@@ -225,8 +224,7 @@ void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceA
             p.q8 = copy->quants.address();
             p.q8_scales = copy->scales.address();
         }
-        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1,
-                 swiglu_up != 0 ? std::string(shader) + " swiglu" : shader);
+        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1, swiglu_up != 0 ? "swiglu" : nullptr);
         dispatched = true;
     }
     if (dispatched) barrier(cmd);

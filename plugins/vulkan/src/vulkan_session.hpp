@@ -29,9 +29,9 @@ private:
     void run_chunk(const int32_t* tokens, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
 
     void barrier(VkCommandBuffer cmd);
-    // `label` names the dispatch in the profile (APR_VULKAN_PROFILE=1); the variant when empty.
+    // The profile (APR_VULKAN_PROFILE=1) names the dispatch by its variant and `role`, if any.
     void dispatch(VkCommandBuffer cmd, const std::string& variant, const void* params, uint32_t bytes, uint32_t gx,
-                  uint32_t gy, uint32_t gz, const std::string& label = {});
+                  uint32_t gy, uint32_t gz, const char* role = nullptr);
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
     // `role` ("attn_q") labels the product in the profile. rope_pos >= 0 (decode, NORM RoPE):
     // the results are rotated for that position, as rope() would.
