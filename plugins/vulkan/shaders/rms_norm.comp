@@ -35,8 +35,8 @@ layout(push_constant) uniform Params {
 #include "exact_division.glsl"
 #include "round_math.glsl"
 #define MAX_N 16384u
-shared float amax_s[MAX_N / 4u];  // per group of 4
 #if ROUND_BLOCK_GROUPS > 0
+shared float amax_s[MAX_N / 4u];  // per group of 4
 shared vec2 scales_s[MAX_N / 4u / ROUND_BLOCK_GROUPS];  // per quantization block
 #endif
 #endif
@@ -72,7 +72,9 @@ void main() {
     for (uint g = tid; g < n4; g += WG) {
         vec4 y = X4.v[base4 + g] * scale * W4.v[g];
         Y4.v[base4 + g] = y;
+#if ROUND_BLOCK_GROUPS > 0
         amax_s[g] = group_amax(y);
+#endif
     }
 #if ROUND_BLOCK_GROUPS > 0
     barrier();

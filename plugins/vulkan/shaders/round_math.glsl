@@ -1,11 +1,11 @@
 // The rounding of one group of 4 activation values to the dot-product format the build selects
-// (-DROUND_<FORMAT>), shared by round_activation.comp and the fused rms_norm.comp variants so
-// both produce the same bits. See round_activation.comp for the formats and why the divisions
+// (-DROUND_<FORMAT>), shared by round_activation.comp and the fused rms_norm.comp and
+// attention_combine.comp variants so all of them produce the same bits. See round_activation.comp for the formats and why the divisions
 // are exact. Requires half_float.glsl and exact_division.glsl.
 //   ROUND_BLOCK_GROUPS  groups of 4 per quantization block (Q8_0: 8, Q8_K: 64; 0: no block)
-//   vec4 round_group(vec4 x, float amax)   amax: the block's largest |x| (unused without blocks)
 //   vec2 block_scales(float amax)          the block's scales (what the division gives), once per block
 //   vec4 round_scaled(vec4 x, vec2 scales)
+//   uint round_quants(vec4 x, vec2 scales)  Q8_0 / Q8_K (ROUND_HAS_INT8): the quants as packed int8
 #if defined(ROUND_F16)
 #define ROUND_BLOCK_GROUPS 0
 vec2 block_scales(float amax) { return vec2(0.0); }
@@ -54,8 +54,6 @@ uint round_quants(vec4 x, vec2 scales) {
 #else
 #error "no ROUND_<FORMAT> defined"
 #endif
-
-vec4 round_group(vec4 x, float amax) { return round_scaled(x, block_scales(amax)); }
 
 // The largest |value| of a group.
 float group_amax(vec4 x) {
