@@ -225,6 +225,46 @@ TEST_CASE("vulkan vs reference: prefill longer than one submission, RoPE scaling
               << worst.cosine << ", max |diff| " << std::setprecision(3) << worst.max_abs << std::endl;
 }
 
+// Decode steps attend over the cache in splits of 32 positions that are then combined; steps
+// from position 30 to 69 cross one and two split boundaries (and land on them exactly).
+TEST_CASE("vulkan vs reference: decode across attention splits", "[vulkan]") {
+    VulkanPlugin plugin;
+    std::string why;
+    APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
+    for (uint32_t arch : {APR_ARCH_LLAMA, APR_ARCH_QWEN2}) {
+        for (uint32_t type : {APR_TYPE_Q4_0, APR_TYPE_Q4_K}) {
+            CAPTURE(arch_name(arch), type);
+            TestModelView model(tiny_shape(arch));
+            model.add_random_weights(11 + arch, type);
+            const apr_model_view& view = model.view();
+            const size_t V = view.n_vocab;
+            const uint32_t n_ctx = 96, n_prompt = 30, n_decode = 40;
+            ReferenceForward ref(view, n_ctx, 2);
+            VulkanSession session(plugin, view, n_ctx);
+            INFO(session.open_error());
+            REQUIRE(session.open_status() == APR_OK);
+            std::vector<int32_t> prompt(n_prompt);
+            for (uint32_t i = 0; i < n_prompt; ++i) prompt[i] = int32_t((i * 13 + 3) % V);
+            std::vector<float> ours(V), theirs(V);
+            REQUIRE(plugin.step(session.get(), prompt.data(), n_prompt, 0, 0, ours.data()) == APR_OK);
+            ref.step(prompt.data(), n_prompt, 0, false, theirs.data());
+            Worst worst;
+            compare(ours, theirs, V, 0.999, worst, "prefill");
+            int32_t next = int32_t(argmax(theirs.data(), V));
+            for (uint32_t pos = n_prompt; pos < n_prompt + n_decode; ++pos) {
+                INFO("decode at position " << pos);
+                REQUIRE(plugin.step(session.get(), &next, 1, pos, 0, ours.data()) == APR_OK);
+                ref.step(&next, 1, pos, false, theirs.data());
+                compare(ours, theirs, V, 0.999, worst, "decode");
+                next = int32_t(argmax(theirs.data(), V));
+            }
+            std::cout << "[vulkan] " << arch_name(arch) << " " << (type == APR_TYPE_Q4_0 ? "Q4_0" : "Q4_K") << " decode to position "
+                      << n_prompt + n_decode << ": worst cosine " << std::setprecision(8) << worst.cosine
+                      << ", max |diff| " << std::setprecision(3) << worst.max_abs << std::endl;
+        }
+    }
+}
+
 TEST_CASE("vulkan: unsupported models and broken calls fail with a status and a reason", "[vulkan]") {
     VulkanPlugin plugin;
     std::string why;

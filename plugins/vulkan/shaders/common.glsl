@@ -8,6 +8,8 @@ layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer Wor
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Floats { float f[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer Vec4s { vec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) readonly buffer Ints { int i[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) writeonly buffer WordsOut { uint w[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer UVec4s { uvec4 v[]; };
 
 // Every device buffer is allocated with 16 spare bytes, so reading the word after the last
 // one (load_u32 at the end of a tensor) stays inside the allocation.
@@ -53,4 +55,16 @@ vec4 bytes_s(uint q) {
 vec4 bits4(uint bits, uint first) {
     uint b = bits >> first;
     return vec4(float(b & 1u), float((b >> 1) & 1u), float((b >> 2) & 1u), float((b >> 3) & 1u));
+}
+
+// Four little-endian words starting at byte `off` (a multiple of 2), read as five aligned words
+// and realigned: blocks of 18 or 34 bytes put half of their rows at 2 mod 4.
+void load_4words_even(Words p, uint off, out uint q[4]) {
+    uint w = off >> 2;
+    uint a0 = p.w[w], a1 = p.w[w + 1u], a2 = p.w[w + 2u], a3 = p.w[w + 3u], a4 = p.w[w + 4u];
+    bool odd_half = (off & 2u) != 0u;
+    q[0] = odd_half ? (a0 >> 16) | (a1 << 16) : a0;
+    q[1] = odd_half ? (a1 >> 16) | (a2 << 16) : a1;
+    q[2] = odd_half ? (a2 >> 16) | (a3 << 16) : a2;
+    q[3] = odd_half ? (a3 >> 16) | (a4 << 16) : a3;
 }

@@ -1,7 +1,9 @@
 #version 450
 // Decode mat-vec: y[t][row] = W[row] . x[t] (+ bias[row]) for ROWS weight rows and TILE_N
 // token columns per workgroup (the build uses TILE_N = 1; prefill goes through mul_mm.comp),
-// W in its file type, the whole workgroup striding along each row. f32 accumulation.
+// W in its file type, the whole workgroup striding along the rows together (each invocation
+// takes the same 16 columns of all ROWS rows, so several independent weight reads are in
+// flight per invocation: decode is latency-bound otherwise). f32 accumulation.
 // With ACCUMULATE in flags the result is added to y (the residual stream); with SWIGLU the
 // input is the feed-forward gate silu(x) * up, computed as it is read.
 #extension GL_GOOGLE_include_directive : require
@@ -13,6 +15,14 @@ layout(local_size_x = WG_SIZE) in;
 #include "common.glsl"
 #include "weight_type.glsl"
 #include "swiglu.glsl"
+#ifdef INT8_ACTIVATIONS
+// Products with activations rounded to Q8_0 / Q8_K (blocks of QK: scale dx, int8 quants), taken
+// as llama.cpp's CPU backend takes them: integer dot products, times the two scales.
+#include "int8_dot.glsl"
+#ifndef HAS_INT8_PART
+#error "INT8_ACTIVATIONS needs a weight type with int8_part"
+#endif
+#endif
 
 #ifndef TILE_N
 #define TILE_N 1u
@@ -23,6 +33,7 @@ layout(local_size_x = WG_SIZE) in;
 #define NSUMS (ROWS * TILE_N)
 #define FLAG_ACCUMULATE 1u
 #define FLAG_BIAS 2u
+#define FLAG_ROPE 8u  // RoPE applied to the results (TILE_N 1, ROWS even: a pair's rows share a workgroup)
 
 layout(push_constant) uniform Params {
     uvec2 w;       // weight matrix: rows x ne0, rows of whole blocks
@@ -30,10 +41,14 @@ layout(push_constant) uniform Params {
     uvec2 y;       // output [n_tokens][rows] f32
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
     uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
+    uvec2 x_scales;  // INT8_ACTIVATIONS: x is [n_tokens][ne0] int8 and this [n_tokens][ne0 / QK] f32
+    uvec2 rope_table;  // with FLAG_ROPE: rope.comp's (cos, sin) table
     uint ne0;
     uint rows;
     uint n_tokens;
     uint flags;
+    uint rope_pos;       // with FLAG_ROPE: the token's position (n_tokens is 1)
+    uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
 } pc;
 
 #ifdef USE_SUBGROUPS
@@ -42,6 +57,7 @@ shared float sums[NSUMS][WG];  // [sum][subgroup]
 #else
 shared float sums[NSUMS][WG];  // [sum][invocation]
 #endif
+shared float results[NSUMS];
 
 void main() {
     uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
@@ -59,18 +75,71 @@ void main() {
     float acc[NSUMS];
     for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
 
-    for (uint g = tid; g < n_groups; g += WG) {
+#ifdef INT8_ACTIVATIONS
+    // Runs of 16 elements (within one activation block): four packed int8 dot products per row.
+    UVec4s XQ = UVec4s(pc.x);
+    Floats XD = Floats(pc.x_scales);
+    uint n16 = pc.ne0 / 16u;
+    for (uint part = tid; part < n16; part += WG) {
+        uint c = part * 16u;
+        uvec4 xq[TILE_N];
+        float xd[TILE_N];
+        int xsum[TILE_N];  // the sum of the activation quants, for the weights' offset and m
+        for (uint t = 0u; t < TILE_N; ++t) {
+            bool live = t0 + t < pc.n_tokens;
+            xq[t] = live ? XQ.v[(t0 + t) * n16 + part] : uvec4(0u);
+            xd[t] = live ? XD.f[(t0 + t) * (pc.ne0 / QK) + c / QK] : 0.0;
+            xsum[t] = sdot4x8(xq[t].x, 0x01010101u) + sdot4x8(xq[t].y, 0x01010101u) +
+                      sdot4x8(xq[t].z, 0x01010101u) + sdot4x8(xq[t].w, 0x01010101u);
+        }
+        for (uint r = 0u; r < ROWS; ++r) {
+            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            uint q[4];
+            float d, m;
+            int offset;
+            int8_part(W, row * row_bytes, c, q, d, m, offset);
+            for (uint t = 0u; t < TILE_N; ++t) {
+                int s = sdot4x8(q[0], xq[t].x) + sdot4x8(q[1], xq[t].y) + sdot4x8(q[2], xq[t].z) +
+                        sdot4x8(q[3], xq[t].w) + offset * xsum[t];
+                acc[r * TILE_N + t] += (d * float(s) + m * float(xsum[t])) * xd[t];
+            }
+        }
+    }
+#else
+    // Runs of 16 elements: one dequant16 per row reads a block's header once and its quants as
+    // whole words; the activations are read once for all ROWS rows.
+    uint n16 = pc.ne0 / 16u;
+    for (uint part = tid; part < n16; part += WG) {
+        uint c = part * 16u;
+        vec4 xv[TILE_N][4];
+        for (uint t = 0u; t < TILE_N; ++t)
+            for (uint j = 0u; j < 4u; ++j)
+                xv[t][j] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + c / 4u + j)
+                                                : vec4(0.0);
+        for (uint r = 0u; r < ROWS; ++r) {
+            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            vec4 wv[4];
+            dequant16(W, row * row_bytes, c, wv);
+            for (uint t = 0u; t < TILE_N; ++t)
+                acc[r * TILE_N + t] += dot(wv[0], xv[t][0]) + dot(wv[1], xv[t][1]) + dot(wv[2], xv[t][2]) +
+                                       dot(wv[3], xv[t][3]);
+        }
+    }
+    // The last ne0 % 16 elements (rows of 4-element blocks only), four at a time.
+    for (uint g = n16 * 4u + tid; g < n_groups; g += WG) {
         uint c = g * 4u;
         uint in_row = (c / QK) * BLOCK_BYTES;
         vec4 xv[TILE_N];
         for (uint t = 0u; t < TILE_N; ++t)
             xv[t] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + g) : vec4(0.0);
         for (uint r = 0u; r < ROWS; ++r) {
-            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            uint row = min(row0 + r, pc.rows - 1u);
             vec4 wv = dequant4(W, row * row_bytes + in_row, c % QK);
             for (uint t = 0u; t < TILE_N; ++t) acc[r * TILE_N + t] += dot(wv, xv[t]);
         }
     }
+
+#endif
 
 #ifdef USE_SUBGROUPS
     for (uint k = 0u; k < NSUMS; ++k) {
@@ -90,14 +159,28 @@ void main() {
     uint n_parts = 1u;
 #endif
 
+    for (uint k = tid; k < NSUMS; k += WG) {
+        float v = 0.0;
+        for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
+        uint row = min(row0 + k / TILE_N, pc.rows - 1u);
+        if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
+        results[k] = v;
+    }
+    barrier();
+
     Floats Y = Floats(pc.y);
     for (uint k = tid; k < NSUMS; k += WG) {
         uint r = k / TILE_N, t = k % TILE_N;
         uint row = row0 + r;
         if (row >= pc.rows || t0 + t >= pc.n_tokens) continue;
-        float v = 0.0;
-        for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
-        if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
+        float v = results[k];
+        if ((pc.flags & FLAG_ROPE) != 0u) {  // rope.comp's rotation of the pair (x0, x1)
+            uint half_dim = pc.rope_head_dim / 2u;
+            uint at = 2u * (pc.rope_pos * half_dim + (row % pc.rope_head_dim) / 2u);
+            float c = Floats(pc.rope_table).f[at], sn = Floats(pc.rope_table).f[at + 1u];
+            float x0 = results[k & ~1u], x1 = results[k | 1u];
+            v = (row & 1u) == 0u ? x0 * c - x1 * sn : x0 * sn + x1 * c;
+        }
         uint idx = (t0 + t) * pc.rows + row;
         Y.f[idx] = (pc.flags & FLAG_ACCUMULATE) != 0u ? Y.f[idx] + v : v;
     }

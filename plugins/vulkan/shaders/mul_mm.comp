@@ -26,6 +26,8 @@ layout(push_constant) uniform Params {
     uvec2 y;       // output [n_tokens][rows] f32
     uvec2 bias;    // [rows] f32 when FLAG_BIAS
     uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
+    uvec2 x_scales;    // unused here: the push-constant block is mul_mat.comp's
+    uvec2 rope_table;  // unused here
     uint ne0;
     uint rows;
     uint n_tokens;

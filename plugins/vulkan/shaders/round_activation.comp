@@ -25,18 +25,17 @@ layout(push_constant) uniform Params {
     uvec2 x;       // [n_rows][n] f32
     uvec2 up;      // with FLAG_SWIGLU: [n_rows][n] f32
     uvec2 y;       // [n_rows][n] f32, the rounded values
+    uvec2 q8;      // ROUND_Q8_0 / ROUND_Q8_K, when not 0: [n_rows][n] int8, the quants of y
+    uvec2 q8d;     // and [n_rows][n / block] f32, their block scales
     uint n;        // row length: a multiple of 4, of 32 for Q8_0 and of 256 for Q8_K
     uint n_rows;
     uint flags;
 } pc;
 
-#if defined(ROUND_Q8_0)
-#define BLOCK_LANES 8u   // invocations per block of 32
-#elif defined(ROUND_Q8_K)
-#define BLOCK_LANES 64u  // invocations per block of 256
-#endif
+#include "round_math.glsl"
+#define BLOCK_LANES ROUND_BLOCK_GROUPS  // invocations per block (one group of 4 each)
 
-#ifdef BLOCK_LANES
+#if BLOCK_LANES > 0
 shared float amax_s[64];
 // The largest of v over this invocation's block (aligned runs of BLOCK_LANES invocations).
 float block_max(float v) {
@@ -59,29 +58,18 @@ void main() {
     bool inside = g < n4;  // whole blocks are inside or outside together (n is whole blocks)
     uint i = row * n4 + g;
     vec4 x = inside ? load_input(Vec4s(pc.x), pc.up, pc.flags, i) : vec4(0.0);
-    vec4 y;
-#if defined(ROUND_F16)
-    y = vec4(round_to_f16(x.x), round_to_f16(x.y), round_to_f16(x.z), round_to_f16(x.w));
-#elif defined(ROUND_BF16)
-    y = vec4(round_to_bf16(x.x), round_to_bf16(x.y), round_to_bf16(x.z), round_to_bf16(x.w));
-#elif defined(ROUND_Q8_0)
-    vec4 a = abs(x);
-    float amax = block_max(max(max(a.x, a.y), max(a.z, a.w)));
-    float d = div_rn(amax, 127.0);
-    float id = d != 0.0 ? div_rn(1.0, d) : 0.0;
-    y = round_to_f16(d) * roundEven(x * id);
-#elif defined(ROUND_Q8_K)
-    vec4 a = abs(x);
-    float amax = block_max(max(max(a.x, a.y), max(a.z, a.w)));
-    if (amax == 0.0) {
-        y = vec4(0.0);
-    } else {
-        float iscale = div_rn(127.0, amax);
-        float d = div_rn(1.0, iscale);
-        y = d * min(vec4(127.0), roundEven(iscale * x));
-    }
+#if BLOCK_LANES > 0
+    float amax = block_max(group_amax(x));
 #else
-#error "no ROUND_<FORMAT> defined"
+    float amax = 0.0;
 #endif
-    if (inside) Vec4s(pc.y).v[i] = y;
+    vec2 scales = block_scales(amax);
+    if (!inside) return;
+    Vec4s(pc.y).v[i] = round_scaled(x, scales);
+#ifdef ROUND_HAS_INT8
+    if (pc.q8 != uvec2(0)) {
+        WordsOut(pc.q8).w[i] = round_quants(x, scales);
+        if (g % uint(ROUND_BLOCK_GROUPS) == 0u) Floats(pc.q8d).f[i / uint(ROUND_BLOCK_GROUPS)] = scales.x;
+    }
+#endif
 }

@@ -53,6 +53,21 @@ bool subgroup_arithmetic_in_compute(VkPhysicalDevice physical) {
            sub.subgroupSize >= 4;
 }
 
+bool has_device_extension(VkPhysicalDevice physical, const char* name) {
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(physical, nullptr, &n, nullptr);
+    std::vector<VkExtensionProperties> exts(n);
+    vkEnumerateDeviceExtensionProperties(physical, nullptr, &n, exts.data());
+    for (const auto& e : exts)
+        if (std::strcmp(e.extensionName, name) == 0) return true;
+    return false;
+}
+
+bool env_is_1(const char* name) {
+    const char* v = std::getenv(name);
+    return v && std::strcmp(v, "1") == 0;
+}
+
 }  // namespace
 
 Context::Context() {
@@ -67,15 +82,19 @@ Context::Context() {
                                                   std::to_string(VK_API_VERSION_MAJOR(props.apiVersion)) + "." +
                                                   std::to_string(VK_API_VERSION_MINOR(props.apiVersion)) +
                                                   "; the backend needs 1.2");
+    const bool dot_ext = has_device_extension(choice_.physical, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR have_dot{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
     VkPhysicalDeviceVulkan12Features have12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    if (dot_ext) have12.pNext = &have_dot;
     VkPhysicalDeviceFeatures2 have{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     have.pNext = &have12;
     vkGetPhysicalDeviceFeatures2(choice_.physical, &have);
     if (!have12.bufferDeviceAddress)
         throw BackendError(APR_ERR_NO_DEVICE, choice_.description + " lacks the bufferDeviceAddress feature");
 
-    const char* no_sg = std::getenv("APR_VULKAN_NO_SUBGROUPS");
-    use_subgroups_ = subgroup_arithmetic_in_compute(choice_.physical) && !(no_sg && std::strcmp(no_sg, "1") == 0);
+    use_subgroups_ = subgroup_arithmetic_in_compute(choice_.physical) && !env_is_1("APR_VULKAN_NO_SUBGROUPS");
+    int8_dot_ = dot_ext && have_dot.shaderIntegerDotProduct && !env_is_1("APR_VULKAN_NO_INT8_DOT");
 
     float priority = 1.0f;
     VkDeviceQueueCreateInfo queue_info{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -84,8 +103,17 @@ Context::Context() {
     queue_info.pQueuePriorities = &priority;
     VkPhysicalDeviceVulkan12Features want12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
     want12.bufferDeviceAddress = VK_TRUE;
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR want_dot{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+    want_dot.shaderIntegerDotProduct = VK_TRUE;
+    const char* dot_ext_name = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
     VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     device_info.pNext = &want12;
+    if (int8_dot_) {
+        want12.pNext = &want_dot;
+        device_info.enabledExtensionCount = 1;
+        device_info.ppEnabledExtensionNames = &dot_ext_name;
+    }
     device_info.queueCreateInfoCount = 1;
     device_info.pQueueCreateInfos = &queue_info;
     vk_check(vkCreateDevice(choice_.physical, &device_info, nullptr, &device_), "vkCreateDevice");
@@ -109,11 +137,13 @@ Context::Context() {
     layout_info.pushConstantRangeCount = 1;
     layout_info.pPushConstantRanges = &range;
     vk_check(vkCreatePipelineLayout(device_, &layout_info, nullptr, &layout_), "vkCreatePipelineLayout");
+    profiler_ = std::make_unique<Profiler>(device_, choice_.physical, choice_.compute_queue_family);
 }
 
 Context::~Context() {
     if (device_ == VK_NULL_HANDLE) return;
     vkDeviceWaitIdle(device_);
+    profiler_.reset();  // prints its totals; its query pool belongs to the device
     staging_.reset();
     for (auto& [name, p] : pipelines_) vkDestroyPipeline(device_, p, nullptr);
     if (layout_ != VK_NULL_HANDLE) vkDestroyPipelineLayout(device_, layout_, nullptr);
@@ -236,6 +266,7 @@ void Context::submit() {
     vk_check(vkResetFences(device_, 1, &fence_), "vkResetFences");
     vk_check(vkQueueSubmit(queue_, 1, &submit, fence_), "vkQueueSubmit");
     vk_check(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    profiler_->collect();
 }
 
 }  // namespace apr_vulkan

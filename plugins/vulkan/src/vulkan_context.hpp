@@ -13,6 +13,7 @@
 #include <string>
 
 #include "vulkan_device.hpp"
+#include "vulkan_profiler.hpp"
 
 namespace apr_vulkan {
 
@@ -57,6 +58,10 @@ public:
     const DeviceChoice& device() const { return choice_; }
     // Whether the shaders' subgroup-arithmetic variants may be used (APR_VULKAN_NO_SUBGROUPS=1 forbids).
     bool use_subgroups() const { return use_subgroups_; }
+    // Whether shaders may take packed int8 dot products (VK_KHR_shader_integer_dot_product;
+    // APR_VULKAN_NO_INT8_DOT=1 forbids): decode products with Q8_0-rounded activations then
+    // multiply int8 blocks, as llama.cpp's CPU backend does.
+    bool int8_dot() const { return int8_dot_; }
 
     // A buffer of at least `size` bytes plus 16 spare bytes (the shaders may read one word past
     // the end of a tensor). Throws BackendError (APR_ERR_OUT_OF_MEMORY when the device is full).
@@ -71,6 +76,9 @@ public:
     // Resets and begins the command buffer; submit() ends it, submits it and waits for it.
     VkCommandBuffer begin();
     void submit();
+
+    // Timestamps per dispatch when APR_VULKAN_PROFILE=1 (vulkan_profiler.hpp); submit() collects them.
+    Profiler& profiler() { return *profiler_; }
 
     // Largest push-constant block every pipeline accepts.
     static constexpr uint32_t kPushConstantBytes = 128;
@@ -89,7 +97,9 @@ private:
     VkPhysicalDeviceMemoryProperties memory_{};
     std::map<std::string, VkPipeline> pipelines_;
     Buffer staging_;
+    std::unique_ptr<Profiler> profiler_;
     bool use_subgroups_ = false;
+    bool int8_dot_ = false;
 };
 
 }  // namespace apr_vulkan

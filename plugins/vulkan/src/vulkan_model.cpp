@@ -9,17 +9,17 @@ namespace apr_vulkan {
 namespace {
 
 const WeightFormat kFormats[] = {
-    {APR_TYPE_F32, "F32", "f32", 4, 16, nullptr},
-    {APR_TYPE_F16, "F16", "f16", 4, 8, "round_f16"},
-    {APR_TYPE_BF16, "BF16", "bf16", 4, 8, "round_bf16"},
-    {APR_TYPE_Q8_0, "Q8_0", "q8_0", 32, 34, "round_q8_0"},
-    {APR_TYPE_Q4_0, "Q4_0", "q4_0", 32, 18, "round_q8_0"},
-    {APR_TYPE_Q4_1, "Q4_1", "q4_1", 32, 20, "round_q8_0"},  // Q8_1: the same values, plus a sum
-    {APR_TYPE_Q5_0, "Q5_0", "q5_0", 32, 22, "round_q8_0"},
-    {APR_TYPE_Q5_1, "Q5_1", "q5_1", 32, 24, "round_q8_0"},
-    {APR_TYPE_Q4_K, "Q4_K", "q4_k", 256, 144, "round_q8_k"},
-    {APR_TYPE_Q5_K, "Q5_K", "q5_k", 256, 176, "round_q8_k"},
-    {APR_TYPE_Q6_K, "Q6_K", "q6_k", 256, 210, "round_q8_k"},
+    {APR_TYPE_F32, "F32", "f32", 4, 16, nullptr, false},
+    {APR_TYPE_F16, "F16", "f16", 4, 8, "round_f16", false},
+    {APR_TYPE_BF16, "BF16", "bf16", 4, 8, "round_bf16", false},
+    {APR_TYPE_Q8_0, "Q8_0", "q8_0", 32, 34, "round_q8_0", true},
+    {APR_TYPE_Q4_0, "Q4_0", "q4_0", 32, 18, "round_q8_0", true},
+    {APR_TYPE_Q4_1, "Q4_1", "q4_1", 32, 20, "round_q8_0", false},  // Q8_1: the same values, plus a sum
+    {APR_TYPE_Q5_0, "Q5_0", "q5_0", 32, 22, "round_q8_0", false},
+    {APR_TYPE_Q5_1, "Q5_1", "q5_1", 32, 24, "round_q8_0", false},
+    {APR_TYPE_Q4_K, "Q4_K", "q4_k", 256, 144, "round_q8_k", true},
+    {APR_TYPE_Q5_K, "Q5_K", "q5_k", 256, 176, "round_q8_k", false},
+    {APR_TYPE_Q6_K, "Q6_K", "q6_k", 256, 210, "round_q8_k", true},
 };
 
 [[noreturn]] void unsupported(const apr_model_view& view, const std::string& what) {

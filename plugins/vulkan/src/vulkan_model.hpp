@@ -23,6 +23,8 @@ struct WeightFormat {
     // CPU backend multiplies this type with ("round_q8_k"); null for F32, whose products take
     // the activation as it is.
     const char* activation_rounding;
+    // Whether a mul_mat_vec_<shader>_i8 variant exists (Q8_0-rounded activations as int8).
+    bool int8_products;
 };
 // Null when the backend cannot decode `type`.
 const WeightFormat* weight_format(uint32_t type);

@@ -15,26 +15,30 @@ constexpr uint64_t kScoresBudgetBytes = 256ull << 20;
 constexpr uint32_t kMaxChunk = 256;
 constexpr uint32_t kMatMatTokens = 64;  // TN of mul_mm.comp
 constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
-// ROWS of the mul_mat_vec variants (CMakeLists.txt): one row per 128-invocation workgroup keeps
-// enough invocations in flight for the latency-bound decode mat-vecs.
-constexpr uint32_t kMatVecRows = 1;
+// ROWS of the mul_mat_vec variants (CMakeLists.txt): each invocation reads 2 rows at once, so
+// several weight reads are in flight for the latency-bound decode mat-vecs. Measured on the H200
+// (7B Q4_0 tg128): 2 rows 303 t/s, 4 rows 274, 8 rows 273 (4 rows with 64 invocations: 230).
+// Even, so that the RoPE pairs (2i, 2i+1) a product rotates (FLAG_ROPE) share a workgroup.
+constexpr uint32_t kMatVecRows = 2;
 constexpr uint32_t kMaxGroups = 65535;
+constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
+constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatParams {
-    uint64_t w, x, y, bias, up;
-    uint32_t ne0, rows, n_tokens, flags;
+    uint64_t w, x, y, bias, up, x_scales, rope_table;
+    uint32_t ne0, rows, n_tokens, flags, rope_pos, rope_head_dim;
 };
 struct GetRowsParams {
     uint64_t w, ids, y;
     uint32_t ne0, n_tokens;
 };
 struct RoundParams {
-    uint64_t x, up, y;
+    uint64_t x, up, y, q8, q8_scales;
     uint32_t n, n_rows, flags;
 };
 struct RmsNormParams {
-    uint64_t x, y, weight;
+    uint64_t x, y, weight, rounded, q8, q8_scales;
     uint32_t n, n_rows;
     float eps;
 };
@@ -46,6 +50,19 @@ struct AttentionParams {
     uint64_t q, k, v, out, scores;
     uint32_t n_tokens, pos0, n_head, n_head_kv, head_dim, n_ctx;
     float scale;
+};
+struct AttentionSplitParams {
+    uint64_t q, k, v, part;
+    uint32_t n_kv, n_splits, n_head, n_head_kv, head_dim;
+    float scale;
+};
+struct AttentionCombineParams {
+    uint64_t part, out;
+    uint32_t n_splits, head_dim;
+};
+struct AttentionCombineRoundParams {
+    uint64_t part, out, rounded, q8, q8_scales;
+    uint32_t n_splits, head_dim;
 };
 
 uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
@@ -68,6 +85,7 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     g_ = dev(chunk_ * F);
     u_ = dev(chunk_ * F);
     scores_ = dev(uint64_t(chunk_) * view.n_head * n_ctx);
+    att_parts_ = dev(uint64_t(view.n_head) * ceil_div(n_ctx, kAttentionSplit) * (view.head_dim + 4));
     for (uint32_t l = 0; l < view.n_layer; ++l) {
         k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
@@ -80,6 +98,10 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     needs_rounding(model_.output());
     for (const auto& l : model_.layers())
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) needs_rounding(*t);
+    if (ctx_.int8_dot())
+        for (const char* shader : {"round_q8_0", "round_q8_k"})
+            if (rounded_.count(shader))
+                int8_[shader] = {ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local), dev(chunk_ * (widest / 32 + 1))};
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
 
@@ -110,14 +132,30 @@ void Session::create_pipelines() {
     for (const auto& l : model_.layers())
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
-        ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader, true));
+        ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader + (int8_products(*t) ? "_i8" : ""), true));
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
-    for (const auto& [shader, buffer] : rounded_) ctx_.pipeline(shader);
+    for (const auto& [shader, buffer] : rounded_) {
+        ctx_.pipeline(shader);
+        ctx_.pipeline(variant(std::string("rms_norm_") + shader, true));
+    }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
+    ctx_.pipeline(variant("attention_split", true));
+    ctx_.pipeline("attention_combine");
+    if (rounded_.count("round_q8_0")) ctx_.pipeline("attention_combine_round_q8_0");
     ctx_.pipeline("rope");
+}
+
+const Session::Int8Copy* Session::int8_copy(const char* rounding_shader) const {
+    if (!rounding_shader) return nullptr;
+    auto it = int8_.find(rounding_shader);
+    return it == int8_.end() ? nullptr : &it->second;
+}
+
+bool Session::int8_products(const DeviceTensor& w) const {
+    return w.format->int8_products && int8_copy(w.format->activation_rounding) != nullptr;
 }
 
 void Session::barrier(VkCommandBuffer cmd) {
@@ -129,10 +167,11 @@ void Session::barrier(VkCommandBuffer cmd) {
 }
 
 void Session::dispatch(VkCommandBuffer cmd, const std::string& name, const void* params, uint32_t bytes, uint32_t gx,
-                       uint32_t gy, uint32_t gz) {
+                       uint32_t gy, uint32_t gz, const char* role) {
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, ctx_.pipeline(name));
     vkCmdPushConstants(cmd, ctx_.pipeline_layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, bytes, params);
     vkCmdDispatch(cmd, gx, gy, gz);
+    if (ctx_.profiler().enabled()) ctx_.profiler().mark(cmd, role ? name + " " + role : name);
 }
 
 void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens) {
@@ -140,9 +179,23 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
     dispatch(cmd, std::string("get_rows_") + w.format->shader, &p, sizeof p, ceil_div(w.ne0 / 4, 64), n_tokens, 1);
 }
 
-void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
-    MulMatParams p{w.address, x, y, 0, swiglu_up, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1), n_tokens, 0};
+void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
+                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up,
+                      int64_t rope_pos) {
+    MulMatParams p{w.address, x, y, 0, swiglu_up, 0, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1),
+                   n_tokens, 0, 0, 0};
+    if (rope_pos >= 0) {  // decode only (mul_mat.comp with ROWS even); the caller checks the rope type
+        p.flags |= 8u;
+        p.rope_table = rope_table_.address();
+        p.rope_pos = static_cast<uint32_t>(rope_pos);
+        p.rope_head_dim = view_.head_dim;
+    }
+    const bool int8 = n_tokens == 1 && int8_products(w);
+    if (int8) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
+        const Int8Copy* copy = int8_copy(w.format->activation_rounding);
+        p.x = copy->quants.address();
+        p.x_scales = copy->scales.address();
+    }
     if (accumulate) p.flags |= 1u;
     if (swiglu_up != 0) p.flags |= 4u;
     if (bias && bias->present()) {
@@ -151,23 +204,30 @@ void Session::mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddres
     }
     const uint32_t groups = ceil_div(p.rows, n_tokens == 1 ? kMatVecRows : kMatMatRows);
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-    if (n_tokens == 1)
-        dispatch(cmd, variant(std::string("mul_mat_vec_") + w.format->shader, true), &p, sizeof p, gx, gy, 1);
-    else
-        dispatch(cmd, std::string("mul_mm_") + w.format->shader, &p, sizeof p, gx, gy, ceil_div(n_tokens, kMatMatTokens));
+    const std::string name = n_tokens == 1 ? variant(std::string("mul_mat_vec_") + w.format->shader + (int8 ? "_i8" : ""), true)
+                                           : std::string("mul_mm_") + w.format->shader;
+    dispatch(cmd, name, &p, sizeof p, gx, gy, n_tokens == 1 ? 1 : ceil_div(n_tokens, kMatMatTokens), role);
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
-                               uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers) {
+                               uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers,
+                               const char* done_by_norm) {
     std::vector<const char*> done;
+    if (done_by_norm) done.push_back(done_by_norm);
+    bool dispatched = false;
     for (const DeviceTensor* w : consumers) {
         const char* shader = w->format->activation_rounding;
         if (!shader || std::find(done.begin(), done.end(), shader) != done.end()) continue;
         done.push_back(shader);
-        RoundParams p{x, swiglu_up, rounded_.at(shader).address(), n, n_tokens, swiglu_up != 0 ? 4u : 0u};
-        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1);
+        RoundParams p{x, swiglu_up, rounded_.at(shader).address(), 0, 0, n, n_tokens, swiglu_up != 0 ? 4u : 0u};
+        if (const Int8Copy* copy = int8_copy(shader)) {
+            p.q8 = copy->quants.address();
+            p.q8_scales = copy->scales.address();
+        }
+        dispatch(cmd, shader, &p, sizeof p, ceil_div(n, 256), n_tokens, 1, swiglu_up != 0 ? "swiglu" : nullptr);
+        dispatched = true;
     }
-    if (!done.empty()) barrier(cmd);
+    if (dispatched) barrier(cmd);
 }
 
 VkDeviceAddress Session::input_for(const DeviceTensor& w, VkDeviceAddress x) const {
@@ -175,10 +235,27 @@ VkDeviceAddress Session::input_for(const DeviceTensor& w, VkDeviceAddress x) con
 }
 
 void Session::rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
-                       uint32_t rows) {
-    RmsNormParams p{x, y, weight.address, n, rows, view_.rms_norm_eps};
+                       uint32_t rows, const char* round_shader) {
+    RmsNormParams p{x, y, weight.address, round_shader ? rounded_.at(round_shader).address() : 0, 0, 0, n, rows,
+                    view_.rms_norm_eps};
+    if (const Int8Copy* copy = int8_copy(round_shader)) {
+        p.q8 = copy->quants.address();
+        p.q8_scales = copy->scales.address();
+    }
     uint32_t gx = std::min<uint32_t>(rows, kMaxGroups), gy = ceil_div(rows, gx);
-    dispatch(cmd, variant("rms_norm", true), &p, sizeof p, gx, gy, 1);
+    const std::string name = round_shader ? std::string("rms_norm_") + round_shader : std::string("rms_norm");
+    dispatch(cmd, variant(name, true), &p, sizeof p, gx, gy, 1);
+}
+
+void Session::norm_and_round(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight,
+                             uint32_t n, uint32_t rows, std::initializer_list<const DeviceTensor*> consumers) {
+    const char* fused = nullptr;
+    if (n % 4 == 0 && n <= kFusedNormMaxRow)
+        for (const DeviceTensor* w : consumers)
+            if (!fused) fused = w->format->activation_rounding;
+    rms_norm(cmd, x, y, weight, n, rows, fused);
+    barrier(cmd);
+    round_activation(cmd, y, 0, n, rows, consumers, fused);
 }
 
 void Session::rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
@@ -188,64 +265,87 @@ void Session::rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, ui
     dispatch(cmd, "rope", &p, sizeof p, ceil_div(uint64_t(n_tokens) * n_heads * (view_.n_rot / 2), 64), 1, 1);
 }
 
-void Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0) {
+const char* Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0,
+                               const DeviceTensor& consumer) {
+    const float scale = static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)));
+    if (n_tokens == 1) {
+        const uint32_t n_kv = pos0 + 1, n_splits = ceil_div(n_kv, kAttentionSplit);
+        AttentionSplitParams sp{q_.address(), k_cache_[layer].address(), v_cache_[layer].address(), att_parts_.address(),
+                                n_kv, n_splits, view_.n_head, view_.n_head_kv, view_.head_dim, scale};
+        dispatch(cmd, variant("attention_split", true), &sp, sizeof sp, view_.n_head, n_splits, 1);
+        barrier(cmd);
+        const char* rounding = consumer.format->activation_rounding;
+        if (rounding && std::strcmp(rounding, "round_q8_0") == 0 && view_.head_dim % 32 == 0) {
+            AttentionCombineRoundParams cp{att_parts_.address(), att_.address(), rounded_.at(rounding).address(), 0, 0,
+                                           n_splits, view_.head_dim};
+            if (const Int8Copy* copy = int8_copy(rounding)) {
+                cp.q8 = copy->quants.address();
+                cp.q8_scales = copy->scales.address();
+            }
+            dispatch(cmd, "attention_combine_round_q8_0", &cp, sizeof cp, view_.n_head, 1, 1);
+            return rounding;
+        }
+        AttentionCombineParams cp{att_parts_.address(), att_.address(), n_splits, view_.head_dim};
+        dispatch(cmd, "attention_combine", &cp, sizeof cp, view_.n_head, 1, 1);
+        return nullptr;
+    }
     AttentionParams p{q_.address(),  k_cache_[layer].address(), v_cache_[layer].address(), att_.address(),
-                      scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_,
-                      static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)))};
+                      scores_.address(), n_tokens, pos0, view_.n_head, view_.n_head_kv, view_.head_dim, n_ctx_, scale};
     dispatch(cmd, variant("attention", true), &p, sizeof p, view_.n_head, n_tokens, 1);
+    return nullptr;
 }
 
 void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
     const uint32_t E = view_.n_embd, Q = view_.n_head * view_.head_dim, KV = view_.n_head_kv * view_.head_dim;
     std::memcpy(ids_.mapped(), tokens, T * sizeof(int32_t));
     VkCommandBuffer cmd = ctx_.begin();
+    ctx_.profiler().begin(cmd, T == 1);
     get_rows(cmd, model_.token_embd(), x_.address(), T);
     barrier(cmd);
     for (uint32_t l = 0; l < view_.n_layer; ++l) {
         const LayerWeights& w = model_.layers()[l];
         const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
         const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
-        rms_norm(cmd, x_.address(), h_.address(), w.attn_norm, E, T);
-        barrier(cmd);
-        round_activation(cmd, h_.address(), 0, E, T, {&w.wq, &w.wk, &w.wv});
-        mul_mat(cmd, w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false);
-        mul_mat(cmd, w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false);
-        mul_mat(cmd, w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
+        norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
+        // Decode with NORM RoPE (pairs 2i, 2i+1) and no q/k norm: the products rotate q and k.
+        const bool rope_fused = T == 1 && view_.rope_type == APR_ROPE_NORM && !w.q_norm.present();
+        const int64_t rope_at = rope_fused ? int64_t(pos) : -1;
+        mul_mat(cmd, "attn_q", w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false, 0, rope_at);
+        mul_mat(cmd, "attn_k", w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false, 0, rope_at);
+        mul_mat(cmd, "attn_v", w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
         barrier(cmd);
         if (w.q_norm.present()) {
             rms_norm(cmd, q_.address(), q_.address(), w.q_norm, view_.head_dim, T * view_.n_head);
             rms_norm(cmd, k_at, k_at, w.k_norm, view_.head_dim, T * view_.n_head_kv);
             barrier(cmd);
         }
-        rope(cmd, q_.address(), T, view_.n_head, Q, pos);
-        rope(cmd, k_at, T, view_.n_head_kv, KV, pos);
+        if (!rope_fused) {
+            rope(cmd, q_.address(), T, view_.n_head, Q, pos);
+            rope(cmd, k_at, T, view_.n_head_kv, KV, pos);
+            barrier(cmd);
+        }
+        const char* att_rounded = attention(cmd, l, T, pos, w.wo);
         barrier(cmd);
-        attention(cmd, l, T, pos);
+        round_activation(cmd, att_.address(), 0, Q, T, {&w.wo}, att_rounded);
+        mul_mat(cmd, "attn_output", w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
         barrier(cmd);
-        round_activation(cmd, att_.address(), 0, Q, T, {&w.wo});
-        mul_mat(cmd, w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
-        barrier(cmd);
-        rms_norm(cmd, x_.address(), h_.address(), w.ffn_norm, E, T);
-        barrier(cmd);
-        round_activation(cmd, h_.address(), 0, E, T, {&w.gate, &w.up});
-        mul_mat(cmd, w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
-        mul_mat(cmd, w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
+        norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
+        mul_mat(cmd, "ffn_gate", w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
+        mul_mat(cmd, "ffn_up", w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
         barrier(cmd);
         // The down projection's input is silu(g) * u: computed by the rounding pass, or (F32
         // weights, no rounding) by the product itself as it reads g.
         round_activation(cmd, g_.address(), u_.address(), view_.n_ff, T, {&w.down});
         const bool gate_fused = w.down.format->activation_rounding == nullptr;
-        mul_mat(cmd, w.down, input_for(w.down, g_.address()), x_.address(), T, nullptr, true,
+        mul_mat(cmd, "ffn_down", w.down, input_for(w.down, g_.address()), x_.address(), T, nullptr, true,
                 gate_fused ? u_.address() : 0);
         barrier(cmd);
     }
     if (logits_all || logits_last) {
         const uint32_t rows = logits_all ? T : 1;
         const VkDeviceAddress last = x_.address() + (logits_all ? 0 : uint64_t(T - 1) * E * 4);
-        rms_norm(cmd, last, h_.address(), model_.output_norm(), E, rows);
-        barrier(cmd);
-        round_activation(cmd, h_.address(), 0, E, rows, {&model_.output()});
-        mul_mat(cmd, model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
+        norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
+        mul_mat(cmd, "output", model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
     }
     ctx_.submit();
 }

@@ -29,24 +29,38 @@ private:
     void run_chunk(const int32_t* tokens, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
 
     void barrier(VkCommandBuffer cmd);
+    // The profile (APR_VULKAN_PROFILE=1) names the dispatch by its variant and `role`, if any.
     void dispatch(VkCommandBuffer cmd, const std::string& variant, const void* params, uint32_t bytes, uint32_t gx,
-                  uint32_t gy, uint32_t gz);
+                  uint32_t gy, uint32_t gz, const char* role = nullptr);
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
-    void mul_mat(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y, uint32_t n_tokens,
-                 const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
+    // `role` ("attn_q") labels the product in the profile. rope_pos >= 0 (decode, NORM RoPE):
+    // the results are rotated for that position, as rope() would.
+    void mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
+                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0,
+                 int64_t rope_pos = -1);
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
-    // into that format's scratch buffer, then places a barrier if anything was dispatched.
+    // into that format's scratch buffer, except the format `done_by_norm` (already rounded by the
+    // producer: a fused RMSNorm or attention combine), then places a barrier if anything was dispatched.
     void round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
-                          uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers);
+                          uint32_t n_tokens, std::initializer_list<const DeviceTensor*> consumers,
+                          const char* done_by_norm = nullptr);
     // Where a product with w reads the activation x from: round_activation's copy, or x itself
     // when w's products take activations unrounded (F32).
     VkDeviceAddress input_for(const DeviceTensor& w, VkDeviceAddress x) const;
     void rms_norm(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight, uint32_t n,
-                  uint32_t rows);
+                  uint32_t rows, const char* round_shader = nullptr);
+    // rms_norm of x into y (distinct buffers) followed by the activation rounding `consumers`
+    // need, the first format fused into the norm's dispatch; ends with a barrier.
+    void norm_and_round(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress y, const DeviceTensor& weight,
+                        uint32_t n, uint32_t rows, std::initializer_list<const DeviceTensor*> consumers);
     void rope(VkCommandBuffer cmd, VkDeviceAddress x, uint32_t n_tokens, uint32_t n_heads, uint32_t row_stride,
               uint32_t pos0);
-    void attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0);
+    // Prefill: one workgroup per head and token; decode: split along the context, then combined.
+    // Returns the activation rounding it did for `consumer` (decode may fuse round_q8_0 into the
+    // combine), or null.
+    const char* attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_tokens, uint32_t pos0,
+                          const DeviceTensor& consumer);
     std::string variant(const std::string& base, bool reduces) const;
     void create_pipelines();
 
@@ -58,9 +72,19 @@ private:
     uint32_t n_cached_ = 0;
 
     Buffer x_, h_, q_, att_, g_, u_, scores_, rope_table_;
+    Buffer att_parts_;  // decode attention's per-split partial results (attention_split.comp)
     std::vector<Buffer> k_cache_, v_cache_;  // per layer [n_ctx][n_head_kv * head_dim] f32
     // Per activation-rounding shader ("round_q8_k"): the rounded activation, [chunk][widest row].
     std::map<std::string, Buffer> rounded_;
+    // With int8 products (Context::int8_dot), per Q8 rounding shader ("round_q8_0", "round_q8_k"):
+    // its output again as int8 quants [chunk][widest row] and their block scales [chunk][blocks] f32.
+    struct Int8Copy {
+        Buffer quants, scales;
+    };
+    std::map<std::string, Int8Copy> int8_;
+    // The int8 copy a rounding shader writes, or null.
+    const Int8Copy* int8_copy(const char* rounding_shader) const;
+    bool int8_products(const DeviceTensor& w) const;
     Buffer ids_;     // host-visible [chunk] int32
     Buffer logits_;  // host-visible [chunk][n_vocab] f32
 };

@@ -13,3 +13,18 @@ vec4 dequant4(Words p, uint blk, uint e) {
     vec4 v = within < 32u ? nibbles_lo(q) : nibbles_hi(q);
     return load_f16(p, blk) * sm.x * v - load_f16(p, blk + 2u) * sm.y;
 }
+
+// 16 elements (half a sub-block): their nibbles as bytes, d * scale and -dmin * min.
+#define HAS_INT8_PART
+void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out float m, out int offset) {
+    uint blk = row + (c / QK) * BLOCK_BYTES;  // 144-byte blocks: word aligned
+    uint e = c % QK;
+    uint ch = e >> 6, within = e & 63u;
+    vec2 sm = k_scale_min(p, blk + 4u, 2u * ch + (within >> 5));
+    uint w = (blk + 16u + 32u * ch + (within & 31u)) >> 2;
+    uint shift = within >= 32u ? 4u : 0u;
+    for (uint j = 0u; j < 4u; ++j) q[j] = (p.w[w + j] >> shift) & 0x0F0F0F0Fu;
+    d = load_f16(p, blk) * sm.x;
+    m = -(load_f16(p, blk + 2u) * sm.y);
+    offset = 0;
+}
