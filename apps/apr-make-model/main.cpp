@@ -1,5 +1,7 @@
 // apr-make-model: writes a synthetic GGUF model (seeded random weights, a SentencePiece-style
-// vocabulary) for tests and benchmarks. The work is in core/src/model/synthetic_model.cpp.
+// vocabulary) for tests and benchmarks, or, with --import, a trained model from an apr weights
+// folder (the default model's export step). The work is in core/src/model/synthetic_model.cpp
+// and core/src/model/weights_import.cpp.
 #include <boost/program_options.hpp>
 
 #include <cstdio>
@@ -8,6 +10,7 @@
 
 #include "model/ggml_type.hpp"
 #include "model/synthetic_model.hpp"
+#include "model/weights_import.hpp"
 
 namespace po = boost::program_options;
 
@@ -44,6 +47,7 @@ std::string flag_of(const std::string& field) {
 int main(int argc, char** argv) {
     po::options_description opts("apr-make-model [options] OUT.gguf");
     std::string arch = "llama", shape = "tiny", type = "f32", output_type, embd_type, out;
+    std::string import_dir, license, description;
     unsigned threads = 0;
     // Sizes are read as strings so that a bad value gets our one-line message naming the flag.
     std::string s_vocab, s_embd, s_layer, s_head, s_head_kv, s_ff, s_ctx, s_seed, s_base, s_threads;
@@ -67,6 +71,10 @@ int main(int argc, char** argv) {
         ("rope-freq-base", po::value(&s_base), "RoPE base (default 10000)")
         ("seed", po::value(&s_seed), "PRNG seed (default 1)")
         ("threads", po::value(&s_threads), "writer threads (default: up to 8); the file does not depend on it")
+        ("import", po::value(&import_dir), "instead: write the trained model in this apr weights folder "
+                                           "(core/src/model/weights_import.hpp), matrices in --type")
+        ("license", po::value(&license), "with --import: general.license")
+        ("description", po::value(&description), "with --import: general.description")
         ("out", po::value(&out), "output file");
     po::positional_options_description pos;
     pos.add("out", 1);
@@ -82,6 +90,15 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (out.empty()) usage_error("missing the output file (OUT.gguf)");
+    if (vm.count("import")) {
+        try {
+            apr::import_trained_weights(import_dir, out, {parse_type("--type", type), "qwen2", license, description});
+        } catch (const std::exception& e) {
+            std::cerr << "apr-make-model: " << e.what() << "\n";
+            return 1;
+        }
+        return 0;
+    }
 
     auto number = [](const std::string& flag, const std::string& text, uint64_t max) -> uint64_t {
         size_t used = 0;
