@@ -9,4 +9,4 @@ build_dir=${APR_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build_dir" -j"$(nproc)"
 "$build_dir/bin/apr-run" --list-backends
-"$build_dir/bin/apr-run" -p "${APR_PROMPT:-Once upon a time}" -n "${APR_N_PREDICT:-48}" --temp 0
+"$build_dir/bin/apr-run" -p "${APR_PROMPT:-A wise man once said}" -n "${APR_N_PREDICT:-48}" --temp 0
