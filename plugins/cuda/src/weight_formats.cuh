@@ -459,20 +459,7 @@ bool dispatch_float_format(uint32_t type, Fn&& fn) {
 // Calls fn(Format{}) for the format of `type`; returns false when there is none.
 template <class Fn>
 bool dispatch_weight_format(uint32_t type, Fn&& fn) {
-    switch (type) {
-        case APR_TYPE_F32: fn(FormatF32{}); return true;
-        case APR_TYPE_F16: fn(FormatF16{}); return true;
-        case APR_TYPE_BF16: fn(FormatBF16{}); return true;
-        case APR_TYPE_Q4_0: fn(FormatQ4_0{}); return true;
-        case APR_TYPE_Q4_1: fn(FormatQ4_1{}); return true;
-        case APR_TYPE_Q5_0: fn(FormatQ5_0{}); return true;
-        case APR_TYPE_Q5_1: fn(FormatQ5_1{}); return true;
-        case APR_TYPE_Q8_0: fn(FormatQ8_0{}); return true;
-        case APR_TYPE_Q4_K: fn(FormatQ4_K{}); return true;
-        case APR_TYPE_Q5_K: fn(FormatQ5_K{}); return true;
-        case APR_TYPE_Q6_K: fn(FormatQ6_K{}); return true;
-        default: return false;
-    }
+    return dispatch_float_format(type, fn) || dispatch_quant_format(type, fn);
 }
 
 }  // namespace apr_cuda
