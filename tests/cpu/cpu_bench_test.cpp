@@ -60,7 +60,7 @@ double memcpy_traffic(unsigned threads) {
 std::string session_isa() {
     apr_device_info info{};
     info.struct_size = sizeof info;
-    CpuPlugin::get().desc->probe(&info);
+    cpu_plugin().desc().probe(&info);
     return info.driver;
 }
 

@@ -16,7 +16,7 @@ namespace {
 
 using namespace apr::test::cpu;
 
-const apr_backend_desc& desc() { return *CpuPlugin::get().desc; }
+const apr_backend_desc& desc() { return cpu_plugin().desc(); }
 
 // A small synthetic llama model, written once per test run.
 const apr::Model& small_model() {
@@ -185,7 +185,7 @@ TEST_CASE("cpu plugin open rejects what it cannot run, naming it", "[cpu][abi]")
 TEST_CASE("cpu plugin step rejects contract violations and stays usable", "[cpu][abi]") {
     const apr_model_view& view = small_model().view();
     Session session(view, 16);
-    const auto step = CpuPlugin::get().step;
+    const auto step = cpu_plugin().step_fn();
     std::vector<float> logits(16 * view.n_vocab);
     const std::vector<int32_t> tokens = {1, 20, 30, 40};
     const std::vector<float> first = session.step(tokens, 0, false);

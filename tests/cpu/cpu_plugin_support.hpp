@@ -1,11 +1,10 @@
-// Test-only access to the built CPU plugin: dlopen it directly from the build's backends
-// folder (no registry: these tests look at the plugin as a third party's library), open
-// sessions through its ABI, and compare logit rows. Header-only: the test build compiles only
-// *_test.cpp files from unit folders.
+// Test-only access to the built CPU plugin (support/backend_plugin.hpp: no registry, these
+// tests look at the plugin as a third party's library): sessions through its ABI that throw
+// on failure, the kernel-path switches, and logit rows compared against tolerances.
+// Header-only: the test build compiles only *_test.cpp files from unit folders.
 #pragma once
 
 #include <apr/backend.h>
-#include <dlfcn.h>
 
 #include <catch2/catch.hpp>
 
@@ -19,35 +18,16 @@
 #include <utility>
 #include <vector>
 
-#include "support/testdata.hpp"
+#include "support/backend_plugin.hpp"
+#include "support/logit_rows.hpp"
 
 namespace apr::test::cpu {
 
 // The plugin, loaded once for the whole test run.
-struct CpuPlugin {
-    void* handle = nullptr;
-    const apr_backend_desc* desc = nullptr;
-    apr_backend_step_fn step = nullptr;
-
-    static const CpuPlugin& get() {
-        static const CpuPlugin plugin = load();
-        return plugin;
-    }
-
-private:
-    static CpuPlugin load() {
-        // APR_CPU_PLUGIN overrides the path (running a copied test binary on another host).
-        const char* override_path = std::getenv("APR_CPU_PLUGIN");
-        const std::string path = override_path ? override_path : (backend_dir() / "libapr_backend_cpu.so").string();
-        CpuPlugin p;
-        p.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (!p.handle) throw std::runtime_error("dlopen " + path + ": " + dlerror());
-        p.desc = static_cast<const apr_backend_desc*>(dlsym(p.handle, APR_BACKEND_DESCRIPTOR_SYMBOL));
-        p.step = reinterpret_cast<apr_backend_step_fn>(dlsym(p.handle, APR_BACKEND_STEP_SYMBOL));
-        if (!p.desc || !p.step) throw std::runtime_error(path + " lacks the ABI symbols");
-        return p;
-    }
-};
+inline const BackendPlugin& cpu_plugin() {
+    static const BackendPlugin plugin(plugin_path("cpu"), "CPU");
+    return plugin;
+}
 
 // Sets an environment variable the plugin reads at probe/open (APR_CPU_ISA, APR_CPU_KV_TYPE)
 // while it lives; "" unsets it.
@@ -83,7 +63,7 @@ inline std::vector<std::string> available_isas() {
         ScopedIsa scoped(isa);
         apr_device_info info{};
         info.struct_size = sizeof info;
-        if (CpuPlugin::get().desc->probe(&info) == APR_OK) isas.push_back(isa);
+        if (cpu_plugin().desc().probe(&info) == APR_OK) isas.push_back(isa);
     }
     return isas;
 }
@@ -96,11 +76,11 @@ public:
         config.struct_size = sizeof config;
         config.n_ctx = n_ctx;
         config.n_threads = n_threads;
-        const apr_status st = plugin().desc->open(&view, &config, &session_);
-        if (st != APR_OK) throw std::runtime_error(std::string("open failed: ") + plugin().desc->last_error());
+        const apr_status st = plugin().desc().open(&view, &config, &session_);
+        if (st != APR_OK) throw std::runtime_error(std::string("open failed: ") + plugin().desc().last_error());
         n_vocab_ = view.n_vocab;
     }
-    ~Session() { plugin().desc->close(session_); }
+    ~Session() { plugin().desc().close(session_); }
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
@@ -109,31 +89,18 @@ public:
         std::vector<float> logits((all ? tokens.size() : 1) * n_vocab_);
         const apr_status st = plugin().step(session_, tokens.data(), static_cast<uint32_t>(tokens.size()), pos,
                                             all ? APR_STEP_LOGITS_ALL : 0u, logits.data());
-        if (st != APR_OK) throw std::runtime_error(std::string("step failed: ") + plugin().desc->last_error());
+        if (st != APR_OK) throw std::runtime_error(std::string("step failed: ") + plugin().desc().last_error());
         return logits;
     }
     apr_session* get() const { return session_; }
 
 private:
-    static const CpuPlugin& plugin() { return CpuPlugin::get(); }
+    static const BackendPlugin& plugin() { return cpu_plugin(); }
     apr_session* session_ = nullptr;
     uint32_t n_vocab_ = 0;
 };
 
-// Indices of the two largest values.
-inline std::pair<size_t, size_t> top2(const float* row, size_t n) {
-    size_t first = 0, second = 1;
-    if (row[second] > row[first]) std::swap(first, second);
-    for (size_t i = 2; i < n; ++i) {
-        if (row[i] > row[first]) {
-            second = first;
-            first = i;
-        } else if (row[i] > row[second]) {
-            second = i;
-        }
-    }
-    return {first, second};
-}
+using apr::test::top2;
 
 struct Tolerance {
     double min_cosine;

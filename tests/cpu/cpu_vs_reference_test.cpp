@@ -16,6 +16,7 @@
 namespace {
 
 using namespace apr::test::cpu;
+using apr::test::argmax;
 
 struct Variant {
     const char* name;
@@ -56,8 +57,6 @@ Tolerance tolerance_for(uint32_t type) {
     const bool exact_weights = type == APR_TYPE_F32 || type == APR_TYPE_F16 || type == APR_TYPE_BF16;
     return exact_weights ? Tolerance{0.9999, 5e-2} : Tolerance{0.999, 5e-2};
 }
-
-size_t argmax(const float* row, size_t n) { return top2(row, n).first; }
 
 void check_variant(const Variant& variant, uint32_t type, const std::filesystem::path& dir, const std::string& kv_type = "") {
     ScopedEnv kv("APR_CPU_KV_TYPE", kv_type);

@@ -8,12 +8,14 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <cstring>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <iomanip>
 #include <iostream>
 #include <random>
+#include <vector>
 
 #include "cuda/cuda_plugin.hpp"
 #include "model/tensor_codec.hpp"

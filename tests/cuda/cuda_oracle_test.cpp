@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <vector>
 
 #include "cuda/cuda_plugin.hpp"
 #include "model/model.hpp"

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <vector>
 
 #include "cuda/cuda_plugin.hpp"
 #include "reference/test_model_view.hpp"

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
+#include <vector>
 
 #include "cuda/cuda_plugin.hpp"
 #include "model/model.hpp"

@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <iomanip>
 #include <iostream>
 #include <random>
+#include <vector>
 
 #include "model/tensor_codec.hpp"
 #include "support/skip.hpp"

@@ -8,9 +8,10 @@
 #include <boost/property_tree/ptree.hpp>
 
 #include <fstream>
-#include <utility>
 #include <iomanip>
 #include <iostream>
+#include <utility>
+#include <vector>
 
 #include "model/model.hpp"
 #include "support/skip.hpp"

@@ -3,9 +3,11 @@
 // rewind; plus long prefills (several submissions), RoPE scaling, and the error contract.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <vector>
 
 #include "model/model.hpp"
 #include "model/synthetic_model.hpp"
