@@ -109,6 +109,7 @@ int benchmark(const Options& o, const BackendRegistry& registry, const Model& mo
         const std::string name = serving->session->name();
         log::get().info(contract::backend_line(name, serving->device.description, serving->gate));
         ThroughputRunner runner(*serving->session, model.view());
+        const size_t first_row = report.rows.size();
         for (const ThroughputTest& test : tests) {
             ThroughputResult result;
             try {
@@ -130,6 +131,12 @@ int benchmark(const Options& o, const BackendRegistry& registry, const Model& mo
             row.samples = result.tokens_per_s;
             row.tokens_per_s = result.stats;
             report.rows.push_back(std::move(row));
+        }
+        // A GPU's copy rate, measured by its plugin on the session just benchmarked (the
+        // bandwidth fraction's denominator for these rows); CPU rows use the host's, below.
+        if (serving->session->library().is_gpu() && report.rows.size() > first_row) {
+            const std::optional<double> rate = serving->session->measure_copy_rate();
+            for (size_t i = first_row; i < report.rows.size(); ++i) report.rows[i].device_copy_bytes_per_s = rate;
         }
     }
     if (served == 0) return fail("no backend passed; nothing was benchmarked");

@@ -85,8 +85,17 @@ std::map<std::pair<std::string, std::string>, int> json_rows(const std::string& 
         CHECK(row.get<std::string>("weight_type") == weight_type);
         const bool tg = row.get<std::string>("kind") == "tg";
         const bool gpu = row.get<std::string>("gpu") == "true";
-        // The bandwidth fraction: on CPU generation rows only.
-        CHECK((row.get<std::string>("bandwidth_fraction") != "null") == (tg && !gpu));
+        // The bandwidth fraction: on every generation row, against the host's copy rate for a CPU
+        // backend and the device's (the plugin's measure_copy_rate) for a GPU backend.
+        CHECK(row.get<std::string>("copy_rate_source") == (gpu ? "device" : "host"));
+        CHECK(std::stod(row.get<std::string>("copy_rate_bytes_per_s")) > 0);
+        CHECK((row.get<std::string>("bandwidth_fraction") != "null") == tg);
+        if (tg) {
+            const double fraction = std::stod(row.get<std::string>("bandwidth_fraction"));
+            const double weight_bytes = std::stod(row.get<std::string>("weight_read_bytes_per_s"));
+            CHECK(fraction > 0);
+            CHECK(fraction == Approx(weight_bytes / std::stod(row.get<std::string>("copy_rate_bytes_per_s"))));
+        }
         ++rows[{row.get<std::string>("backend"), row.get<std::string>("test")}];
     }
     return rows;
@@ -116,7 +125,7 @@ std::map<std::pair<std::string, std::string>, int> csv_rows(const std::string& o
     auto lines = lines_of(out);
     REQUIRE(!lines.empty());
     auto header = csv_cells(lines[0]);
-    REQUIRE(header.size() == 17);
+    REQUIRE(header.size() == 19);
     CHECK(header[4] == "backend");
     CHECK(header[7] == "test");
     CHECK(header[10] == "tokens_per_s");

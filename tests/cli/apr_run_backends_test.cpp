@@ -63,8 +63,8 @@ TEST_CASE("apr-run: each broken fixture is rejected with its exact tagged line a
         {"no_step", "abi: no exported symbol 'apr_backend_step' in "},
         {"unresolved", "load: "},
         {"wrong_abi_version", "abi: ABI version 42, this core speaks 1"},
-        {"struct_too_small", "abi: descriptor struct_size 40 < " + std::to_string(sizeof(apr_backend_desc)) +
-                                 " bytes this core reads"},
+        {"struct_too_small", "abi: descriptor struct_size 40 < " + std::to_string(APR_BACKEND_DESC_MIN_SIZE) +
+                                 " bytes this core needs"},
         {"name_mismatch", "abi: descriptor name 'someone_else' differs from the file's backend name 'name_mismatch'"},
         {"probe_no_device", "probe: APR_ERR_NO_DEVICE: fixture: no device here (this fixture never finds one)"},
         {"open_refuses", "open: APR_ERR_UNSUPPORTED: fixture: this model is refused on purpose"},

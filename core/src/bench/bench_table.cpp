@@ -56,6 +56,14 @@ std::string bandwidth_note(const BenchRow& row) {
 
 }  // namespace
 
+std::optional<double> copy_rate_of(const BenchRow& row, const HostBandwidth& host) {
+    if (row.gpu) return row.device_copy_bytes_per_s;
+    if (host.read_write_bytes_per_s <= 0) return std::nullopt;
+    return host.read_write_bytes_per_s;
+}
+
+const char* copy_rate_source(const BenchRow& row) { return row.gpu ? "device" : "host"; }
+
 void attach_bandwidth(BenchRow& row, const HostBandwidth& host) {
     row.weight_read_bytes_per_s.reset();
     row.bandwidth_fraction.reset();
@@ -63,9 +71,10 @@ void attach_bandwidth(BenchRow& row, const HostBandwidth& host) {
     // llama-bench users' convention): a decode step only reads, so a fraction near 100% means
     // it streams weights as fast as a copy moves data. The read-only half alone would be
     // exceeded by a good decode (it was: 122% on the 2-core CI machine).
-    if (!row.generation || row.gpu || host.read_write_bytes_per_s <= 0) return;
+    const std::optional<double> rate = copy_rate_of(row, host);
+    if (!row.generation || !rate) return;
     row.weight_read_bytes_per_s = static_cast<double>(row.model.decode_read_bytes) * row.tokens_per_s.mean;
-    row.bandwidth_fraction = *row.weight_read_bytes_per_s / host.read_write_bytes_per_s;
+    row.bandwidth_fraction = *row.weight_read_bytes_per_s / *rate;
 }
 
 std::string render_md(const BenchReport& report) {
@@ -74,7 +83,16 @@ std::string render_md(const BenchReport& report) {
     out << "host memory bandwidth: " << format("%.2f", h.read_bytes_per_s / 1e9)
         << " GB/s read (bytes a memcpy reads per second; " << format("%.2f", h.read_write_bytes_per_s / 1e9)
         << " GB/s read+write), " << (h.buffer_bytes >> 20) << " MiB buffers, " << h.threads << " threads\n";
-    out << "bw = weight bytes a decode step reads x t/s, and that as a fraction of the read+write copy rate above\n\n";
+    // One line per GPU backend's device copy rate (the rows of a backend share it).
+    std::string last_device;
+    for (const BenchRow& r : report.rows) {
+        if (!r.gpu || !r.device_copy_bytes_per_s || r.backend + r.device == last_device) continue;
+        last_device = r.backend + r.device;
+        out << md_cell(r.backend) << " device copy rate: " << format("%.1f", *r.device_copy_bytes_per_s / 1e9)
+            << " GB/s read+write (device-to-device copy on " << md_cell(r.device) << ")\n";
+    }
+    out << "bw = weight bytes a decode step reads x t/s, and that as a fraction of the read+write copy rate above "
+           "(the host's for CPU backends, the device's for GPU backends)\n\n";
     out << "| model | size | params | type | backend | device | threads | test | t/s | bw |\n";
     out << "| --- | ---: | ---: | --- | --- | --- | ---: | --- | ---: | ---: |\n";
     for (const BenchRow& r : report.rows) {
@@ -110,6 +128,9 @@ std::string render_json(const BenchReport& report) {
         out << "], \"weight_read_bytes_per_s\": "
             << (r.weight_read_bytes_per_s ? json_number(*r.weight_read_bytes_per_s) : "null")
             << ", \"bandwidth_fraction\": " << (r.bandwidth_fraction ? json_number(*r.bandwidth_fraction) : "null");
+        const std::optional<double> rate = copy_rate_of(r, report.host);
+        out << ", \"copy_rate_bytes_per_s\": " << (rate ? json_number(*rate) : "null")
+            << ", \"copy_rate_source\": " << json_string(copy_rate_source(r));
         if (!r.bandwidth_fraction) out << ", \"bandwidth_note\": " << json_string(bandwidth_note(r));
         out << "}";
     }
@@ -120,17 +141,18 @@ std::string render_json(const BenchReport& report) {
 std::string render_csv(const BenchReport& report) {
     std::ostringstream out;
     out << "model,size_bytes,params,weight_type,backend,device,threads,test,n_tokens,depth,tokens_per_s,"
-           "tokens_per_s_stddev,decode_read_bytes,weight_read_bytes_per_s,host_read_bytes_per_s,bandwidth_fraction,"
-           "bandwidth_note\n";
+           "tokens_per_s_stddev,decode_read_bytes,weight_read_bytes_per_s,host_read_bytes_per_s,copy_rate_bytes_per_s,"
+           "copy_rate_source,bandwidth_fraction,bandwidth_note\n";
     for (const BenchRow& r : report.rows) {
+        const std::optional<double> rate = copy_rate_of(r, report.host);
         out << csv_field(model_label(r.model)) << ',' << r.model.size_bytes << ',' << r.model.params << ','
             << csv_field(r.model.weight_type) << ',' << csv_field(r.backend) << ',' << csv_field(r.device) << ','
             << r.threads << ',' << csv_field(r.test) << ',' << r.n_tokens << ',' << r.depth << ','
             << json_number(r.tokens_per_s.mean) << ',' << json_number(r.tokens_per_s.stddev) << ','
             << r.model.decode_read_bytes << ','
             << (r.weight_read_bytes_per_s ? json_number(*r.weight_read_bytes_per_s) : "") << ','
-            << json_number(report.host.read_bytes_per_s) << ','
-            << (r.bandwidth_fraction ? json_number(*r.bandwidth_fraction) : "") << ',' << csv_field(bandwidth_note(r))
+            << json_number(report.host.read_bytes_per_s) << ',' << (rate ? json_number(*rate) : "") << ','
+            << copy_rate_source(r) << ',' << (r.bandwidth_fraction ? json_number(*r.bandwidth_fraction) : "") << ',' << csv_field(bandwidth_note(r))
             << '\n';
     }
     return out.str();

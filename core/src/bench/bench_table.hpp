@@ -14,8 +14,9 @@
 
 namespace apr::bench {
 
-// Why a GPU backend's row has no bandwidth fraction.
-inline constexpr const char* kDeviceBandwidthNa = "n/a (device copy rate not measurable through the ABI)";
+// Why a GPU backend's row has no bandwidth fraction: the plugin offers no measure_copy_rate
+// (an optional descriptor field) or its measurement failed.
+inline constexpr const char* kDeviceBandwidthNa = "n/a (the plugin measured no device copy rate)";
 
 struct BenchRow {
     ModelFootprint model;
@@ -30,11 +31,21 @@ struct BenchRow {
     std::vector<double> samples;  // t/s per repetition
     SampleStats tokens_per_s;
 
-    // Generation rows on CPU backends: weight bytes read per second (decode_read_bytes x t/s)
-    // and that as a fraction of the host's copy read bandwidth. Empty otherwise.
+    // GPU backends: the device's copy rate, (bytes read + written) per second, measured by the
+    // plugin on the same session right after its tests (BackendSession::measure_copy_rate).
+    std::optional<double> device_copy_bytes_per_s;
+
+    // Generation rows: weight bytes read per second (decode_read_bytes x t/s) and that as a
+    // fraction of the copy rate: the host's for CPU backends, the device's for GPU backends.
+    // Empty when that copy rate is unknown.
     std::optional<double> weight_read_bytes_per_s;
     std::optional<double> bandwidth_fraction;
 };
+
+// The copy rate a row's fraction divides by (read + write bytes/s), and where it comes from
+// ("host" or "device"); empty when there is none.
+std::optional<double> copy_rate_of(const BenchRow& row, const HostBandwidth& host);
+const char* copy_rate_source(const BenchRow& row);
 
 // Fills the bandwidth fields of a row from its figures.
 void attach_bandwidth(BenchRow& row, const HostBandwidth& host);

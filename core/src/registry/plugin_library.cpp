@@ -1,7 +1,9 @@
 #include "registry/plugin_library.hpp"
 
+#include <cmath>
 #include <boost/dll/shared_library.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <type_traits>
@@ -72,9 +74,11 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const PluginFile& file) {
     if (desc.abi_version != APR_BACKEND_ABI_VERSION)
         lib->reject(Stage::abi, "ABI version " + std::to_string(desc.abi_version) + ", this core speaks " +
                                     std::to_string(APR_BACKEND_ABI_VERSION));
-    if (desc.struct_size < sizeof(apr_backend_desc))
+    // Appended fields (measure_copy_rate, ...) are optional: a plugin built against the first
+    // layout is accepted, and BackendSession reads a later field only where struct_size covers it.
+    if (desc.struct_size < APR_BACKEND_DESC_MIN_SIZE)
         lib->reject(Stage::abi, "descriptor struct_size " + std::to_string(desc.struct_size) + " < " +
-                                    std::to_string(sizeof(apr_backend_desc)) + " bytes this core reads");
+                                    std::to_string(APR_BACKEND_DESC_MIN_SIZE) + " bytes this core needs");
     if (!desc.name || !desc.display_name || !desc.plugin_version)
         lib->reject(Stage::abi, "descriptor has a null name, display_name or plugin_version");
     if (!desc.probe || !desc.open || !desc.close || !desc.last_error)
@@ -150,6 +154,24 @@ void BackendSession::step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos
         library_->reject(Stage::step, escaped.empty() ? status_name(s) + " at position " + std::to_string(pos) + ": " +
                                                             library_->plugin_error()
                                                       : escaped);
+}
+
+std::optional<double> BackendSession::measure_copy_rate() {
+    const apr_backend_desc& desc = *library_->desc_;
+    if (!APR_BACKEND_DESC_HAS(&desc, measure_copy_rate) || !desc.measure_copy_rate) return std::nullopt;
+    double rate = 0.0;
+    std::string escaped;
+    const apr_status s = guarded([&] { return desc.measure_copy_rate(session_, &rate); }, escaped);
+    if (s != APR_OK) {
+        log::get().warn("{}: measure_copy_rate failed: {}", library_->name(),
+                        escaped.empty() ? status_name(s) + ": " + library_->plugin_error() : escaped);
+        return std::nullopt;
+    }
+    if (!(rate > 0.0) || !std::isfinite(rate)) {
+        log::get().warn("{}: measure_copy_rate returned {} bytes/s; ignored", library_->name(), rate);
+        return std::nullopt;
+    }
+    return rate;
 }
 
 }  // namespace apr

@@ -76,6 +76,10 @@ public:
     // apr_backend_step. Throws RejectionError (stage step) with the plugin's reason.
     void step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits);
 
+    // The device's copy rate, (bytes read + written) per second, through the descriptor's
+    // optional measure_copy_rate. Empty when the plugin does not offer it or it failed (logged).
+    std::optional<double> measure_copy_rate();
+
 private:
     friend class PluginLibrary;
     BackendSession(std::shared_ptr<PluginLibrary> library, apr_session* session, const apr_model_view* model)

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "backend_error.hpp"
+#include "copy_rate.hpp"
 #include "kernels.hpp"
 #include "session.hpp"
 
@@ -102,6 +103,14 @@ void cuda_close(apr_session* session) {
 
 const char* cuda_last_error() { return g_last_error.c_str(); }
 
+apr_status cuda_measure_copy_rate(apr_session* session, double* bytes_per_second) {
+    return guarded("measure_copy_rate", [&] {
+        if (!session || !bytes_per_second)
+            throw BackendError(APR_ERR_INVALID_ARGUMENT, "measure_copy_rate: session and out must not be null");
+        *bytes_per_second = apr_cuda::measure_device_copy_rate();
+    });
+}
+
 }  // namespace
 
 extern "C" {
@@ -118,6 +127,7 @@ const apr_backend_desc apr_backend_descriptor = {
     cuda_open,
     cuda_close,
     cuda_last_error,
+    cuda_measure_copy_rate,
 };
 
 apr_status apr_backend_step(apr_session* session, const int32_t* tokens, uint32_t n_tokens, uint32_t pos,

@@ -84,6 +84,11 @@ void vulkan_close(apr_session* session) {
 
 const char* vulkan_last_error() { return g_last_error.c_str(); }
 
+apr_status vulkan_measure_copy_rate(apr_session* session, double* bytes_per_second) {
+    if (!session || !bytes_per_second) return fail(APR_ERR_INVALID_ARGUMENT, "vulkan measure_copy_rate: NULL argument");
+    return guarded("measure_copy_rate", [&] { *bytes_per_second = session->impl.measure_copy_rate(); });
+}
+
 }  // namespace
 
 extern "C" {
@@ -100,6 +105,7 @@ const apr_backend_desc apr_backend_descriptor = {
     vulkan_open,
     vulkan_close,
     vulkan_last_error,
+    vulkan_measure_copy_rate,
 };
 
 apr_status apr_backend_step(apr_session* session, const int32_t* tokens, uint32_t n_tokens, uint32_t pos,

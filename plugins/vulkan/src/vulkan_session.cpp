@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "vulkan_copy_rate.hpp"
 #include "vulkan_error.hpp"
 
 namespace apr_vulkan {
@@ -384,5 +385,7 @@ void Session::step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool 
         done += T;
     }
 }
+
+double Session::measure_copy_rate() { return apr_vulkan::measure_copy_rate(ctx_); }
 
 }  // namespace apr_vulkan

@@ -24,6 +24,9 @@ public:
     // apr_backend_step's contract; throws BackendError.
     void step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits);
 
+    // The descriptor's measure_copy_rate on this session's device (vulkan_copy_rate.hpp).
+    double measure_copy_rate();
+
 private:
     // Records and submits tokens [0, n) at positions pos.. ; logits rows land in logits_.
     void run_chunk(const int32_t* tokens, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);

@@ -257,7 +257,25 @@ typedef struct apr_backend_desc {
     /** The reason for the last failed call on the calling thread (probe, open, step), as
      *  static or thread-local text valid until the next call into the plugin; "" if none. */
     const char* (*last_error)(void);
+
+    /* ---- Appended fields: read only when struct_size covers them (see "Growing the ABI"). ---- */
+
+    /** Optional; NULL when the plugin does not offer it. Measures the memory bandwidth of the
+     *  session's device the way apr-bench counts it: a device-to-device copy of a buffer far
+     *  larger than any cache, (bytes read + bytes written) per second, the best of a few passes,
+     *  written to *bytes_per_second. Called between steps; it may allocate scratch memory for
+     *  the duration of the call and returns APR_ERR_OUT_OF_MEMORY when it cannot. apr-bench
+     *  divides a generation's weight bytes per second by it (the bandwidth fraction). */
+    apr_status (*measure_copy_rate)(apr_session* session, double* bytes_per_second);
 } apr_backend_desc;
+
+/** The descriptor's first layout (abi_version .. last_error): the smallest struct_size a core
+ *  accepts. A plugin built against an older header has this size and works unchanged. */
+#define APR_BACKEND_DESC_MIN_SIZE (offsetof(apr_backend_desc, measure_copy_rate))
+
+/** Whether descriptor `d` has the appended field `field` (its struct_size covers it). */
+#define APR_BACKEND_DESC_HAS(d, field) \
+    ((d)->struct_size >= offsetof(apr_backend_desc, field) + sizeof((d)->field))
 
 /** Step flags. */
 #define APR_STEP_LOGITS_ALL 0x1u /**< write logits for every token of the run, not just the last */
