@@ -265,10 +265,14 @@ __global__ void __launch_bounds__(32 * kWarps)
 constexpr int kMaxSplits = 64;
 
 // Merges the splits of one (head, token): weights exp(m_i - M) / L computed once in shared
-// memory, then each thread sums one output dimension over the splits.
+// memory, then each thread sums one output dimension over the splits. With `q8` set (head_dim
+// a multiple of 32, the output projection's input format Q8_0) the block also quantizes its
+// head's output as the activation preparation kernel would (activations.cu: a warp holds one
+// 32-value block; the same operations), which saves that kernel's launch.
 __global__ void __launch_bounds__(128)
     attention_combine_kernel(AttentionShape s, int n_splits, const float* __restrict__ partial_acc,
-                             const float* __restrict__ partial_ml, float* __restrict__ out) {
+                             const float* __restrict__ partial_ml, float* __restrict__ out, int8_t* q8,
+                             float2* q8_ds) {
     wait_for_previous_kernel();
     __shared__ float weight_s[kMaxSplits];
     const int h = blockIdx.x, t = blockIdx.y;
@@ -297,19 +301,35 @@ __global__ void __launch_bounds__(128)
         }
     }
     __syncthreads();
-    float* o = out + (size_t(t) * s.n_head + h) * hd;
+    const size_t o0 = (size_t(t) * s.n_head + h) * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float sum = 0.0f;
 #pragma unroll 4
         for (int i = 0; i < n_splits; ++i) sum += partial_acc[(first + i) * hd + d] * weight_s[i];
-        o[d] = sum;
+        out[o0 + d] = sum;
+        if (q8) {  // the whole warp is inside the head: hd is a multiple of 32
+            const float amax = warp_max(fabsf(sum));
+            const float dq = amax / 127.0f;
+            const float mul = dq != 0.0f ? 1.0f / dq : 0.0f;
+            const int qv = int(rintf(sum * mul));
+            const int qsum = __reduce_add_sync(0xffffffffu, qv);
+            q8[o0 + d] = int8_t(qv);
+            if ((threadIdx.x & 31) == 0) q8_ds[(o0 + d) / 32] = make_float2(__half2float(__float2half_rn(dq)), float(qsum));
+        }
     }
 }
 
 }  // namespace
 
+bool attention_quantizes_q8(const AttentionShape& s, int n_tokens) {
+    return n_tokens < kPrefillQueries && s.head_dim % 32 == 0;
+}
+
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, float* out, cudaStream_t stream) {
+               int n_splits, float* partial_acc, float* partial_ml, float* out, int8_t* out_q8, float2* out_q8_ds,
+               cudaStream_t stream) {
+    if (out_q8 && !attention_quantizes_q8(s, n_tokens))
+        throw BackendError(APR_ERR_INTERNAL, "attention: Q8_0 output asked for where the kernel cannot give it");
     if (n_splits < 1 || n_splits > kMaxSplits)
         throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(n_splits) + " key splits (1.." +
                                                  std::to_string(kMaxSplits) + " supported)");
@@ -347,7 +367,7 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
             partial_acc, partial_ml);
     check_launch("attention kernel");
     launch_kernel("attention combine kernel", attention_combine_kernel, dim3(s.n_head, n_tokens), 128, 0, stream, s,
-                  n_splits, partial_acc, partial_ml, out);
+                  n_splits, partial_acc, partial_ml, out, out_q8, out_q8_ds);
     check_launch("attention combine kernel");
 }
 

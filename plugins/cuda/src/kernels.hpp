@@ -7,6 +7,7 @@
 // (rounded or quantized) as llama.cpp multiplies them, see ActFormat.
 #pragma once
 
+#include <apr/backend.h>
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -22,6 +23,10 @@ struct DeviceMatrix {
     int rows = 0, cols = 0;
     size_t row_bytes = 0;
 };
+
+// Weight types of the backend's own, beyond backend.h's: layouts it regroups at upload for
+// aligned loads (weight_repack.hpp), numerically the same as the type they come from.
+constexpr uint32_t kTypeQ4_0x8 = 0x10000u | APR_TYPE_Q4_0;  // FormatQ4_0x8, weight_formats.cuh
 
 // What a matrix product multiplies its input activations as: llama.cpp's CPU backend converts
 // them to the weight type's "vec_dot type" first (../shared/testdata/oracle/README.md), and so do
@@ -130,8 +135,13 @@ void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positi
 // to out [n_tokens][n_head*head_dim]. The keys of each (token, head) are split over n_splits
 // blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats and
 // partial_ml twice n_tokens*n_head*n_splits.
+// With out_q8 / out_q8_ds set, the output is also quantized to Q8_0 blocks there ([n_tokens][cols]
+// int8 and [n_tokens][cols/32] {scale, sum}, as prepare_input would), which only the decode
+// path does: see attention_quantizes_q8.
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, float* out, cudaStream_t stream);
+               int n_splits, float* partial_acc, float* partial_ml, float* out, int8_t* out_q8, float2* out_q8_ds,
+               cudaStream_t stream);
+bool attention_quantizes_q8(const AttentionShape& s, int n_tokens);
 
 // x[t] = row tokens[t] of the embedding matrix (decoded to f32).
 void embed(const DeviceMatrix& table, const int32_t* tokens, int n_tokens, float* x, cudaStream_t stream);

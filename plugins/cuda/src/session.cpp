@@ -1,5 +1,7 @@
 #include "session.hpp"
 
+#include "weight_repack.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -118,12 +120,32 @@ void Session::upload_weights(const ModelLayout& m) {
         offsets[t->view->data] = total;
         total += align_up(t->view->n_bytes);
     }
+    // Matrices that only the matrix products read are stored in the device layout of their type
+    // (weight_repack.hpp); the embedding table keeps its own, and so does an output matrix tied to it.
+    std::map<const void*, uint32_t> device_type;
+    auto note_matrix = [&](const TensorRef& t) {
+        if (t.present()) device_type[t.view->data] = device_weight_type(t.type, t.cols);
+    };
+    note_matrix(m.output);
+    for (const LayerRefs& L : m.layers)
+        for (const TensorRef* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) note_matrix(*t);
+    if (m.token_embd.present()) device_type.erase(m.token_embd.view->data);
+
     weights_ = DeviceBuffer(total, "model weights");
     std::map<const void*, bool> copied;
+    std::vector<uint8_t> staging;
     for (const TensorRef* t : all) {
         if (!t->present() || copied[t->view->data]) continue;
         copied[t->view->data] = true;
-        cuda_check(cudaMemcpy(weights_.get<uint8_t>() + offsets[t->view->data], t->view->data, t->view->n_bytes,
+        const void* src = t->view->data;
+        const auto dt = device_type.find(t->view->data);
+        if (dt != device_type.end() && dt->second != t->type) {
+            staging.resize(t->view->n_bytes);
+            repack_rows(t->type, t->cols, static_cast<const uint8_t*>(t->view->data), staging.data(), t->rows,
+                        t->row_bytes);
+            src = staging.data();
+        }
+        cuda_check(cudaMemcpy(weights_.get<uint8_t>() + offsets[t->view->data], src, t->view->n_bytes,
                               cudaMemcpyHostToDevice),
                    "uploading weights (cudaMemcpy)");
     }
@@ -133,7 +155,8 @@ void Session::upload_weights(const ModelLayout& m) {
     auto mat = [&](const TensorRef& t) {
         DeviceMatrix d;
         d.data = weights_.get<uint8_t>() + offsets[t.view->data];
-        d.type = t.type;
+        const auto dt = device_type.find(t.view->data);
+        d.type = dt != device_type.end() ? dt->second : t.type;
         d.rows = int(t.rows);
         d.cols = int(t.cols);
         d.row_bytes = t.row_bytes;
@@ -270,11 +293,24 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
         if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
         rope_and_store_kv(q, k, v, positions, nt, rp, L.kv, as, stream_);
         mark("(qk norm) rope + kv store");
+        // A decode step's attention quantizes its output for a Q8_0 output projection itself.
+        const bool attn_q8 = act_format_for(L.wo.type) == ActFormat::Q8_0 && attention_quantizes_q8(as, nt);
         attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(), attn,
-                  stream_);
+                  attn_q8 ? act_.q : nullptr, attn_q8 ? act_.ds : nullptr, stream_);
         mark("attention");
-        in = prepare_input(attn, Q, nt, Q, L.wo.type, act_, stream_);
-        mark("prepare attention output");
+        if (attn_q8) {
+            in = ActInput{};
+            in.format = ActFormat::Q8_0;
+            in.n_tokens = nt;
+            in.cols = Q;
+            in.src = attn;
+            in.ld_src = Q;
+            in.q = act_.q;
+            in.ds = act_.ds;
+        } else {
+            in = prepare_input(attn, Q, nt, Q, L.wo.type, act_, stream_);
+            mark("prepare attention output");
+        }
         matmul(L.wo, in, x, E, nullptr, x, E, stream_);
         mark("matmul o + residual");
         in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
