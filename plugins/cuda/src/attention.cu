@@ -3,9 +3,10 @@
 // scores against the query (held in shared memory, pre-scaled by 1/sqrt(head_dim)), an online
 // softmax (running max m, running sum l), and the value rows accumulated with each lane owning
 // head_dim/32 output dimensions. The warps and then the splits are merged by rescaling with
-// exp(m_i - M). Splitting the keys over blocks keeps the GPU busy for a single decode token
-// with a long context; the number of splits is fixed per launch, so a captured decode graph
-// works for every position.
+// exp(m_i - M), the splits by the last of a (head, token)'s blocks to finish (a counter per
+// head and token), so there is no launch of its own for that. Splitting the keys over blocks
+// keeps the GPU busy for a single decode token with a long context; the number of splits is
+// fixed per launch, so a captured decode graph works for every position.
 #include <cuda_fp16.h>
 
 #include <cfloat>
@@ -50,11 +51,67 @@ __device__ __forceinline__ float warp_sum(float v) {
 // exp(m - M) as a weight for a partial result whose max is m; an empty partial (m = -inf) weighs 0.
 __device__ __forceinline__ float rescale(float m, float M) { return m == -FLT_MAX ? 0.0f : expf(m - M); }
 
+constexpr int kMaxSplits = 64;
+
+// Merges the splits of one (head h, token t): weights exp(m_i - M) / L computed once in shared
+// memory, then each thread sums one output dimension over the splits. With `q8` set (head_dim
+// a multiple of 32, the output projection's input format Q8_0) the block also quantizes its
+// head's output as the activation preparation kernel would (activations.cu: a warp holds one
+// 32-value block; the same operations), which saves that kernel's launch. The partials are
+// read through L2 (__ldcg): other blocks of the same launch may have written them.
+__device__ __forceinline__ void combine_splits(const AttentionShape& s, int n_splits, const float* partial_acc,
+                                               const float* partial_ml, float* out, int8_t* q8, float2* q8_ds,
+                                               int h, int t) {
+    __shared__ float weight_s[kMaxSplits];
+    const int hd = s.head_dim;
+    const size_t first = (size_t(t) * s.n_head + h) * n_splits;
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        float m[kMaxSplits / 32], l[kMaxSplits / 32];
+        float M = -FLT_MAX;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            m[j] = i < n_splits ? __ldcg(partial_ml + 2 * (first + i)) : -FLT_MAX;
+            l[j] = i < n_splits ? __ldcg(partial_ml + 2 * (first + i) + 1) : 0.0f;
+            M = fmaxf(M, m[j]);
+        }
+        M = warp_max(M);
+        float L = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) L += l[j] * rescale(m[j], M);
+        L = warp_sum(L);
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            if (i < n_splits) weight_s[i] = rescale(m[j], M) / L;
+        }
+    }
+    __syncthreads();
+    const size_t o0 = (size_t(t) * s.n_head + h) * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float sum = 0.0f;
+#pragma unroll 4
+        for (int i = 0; i < n_splits; ++i) sum += __ldcg(partial_acc + (first + i) * hd + d) * weight_s[i];
+        out[o0 + d] = sum;
+        if (q8) {  // the whole warp is inside the head: hd is a multiple of 32
+            const float amax = warp_max(fabsf(sum));
+            const float dq = amax / 127.0f;
+            const float mul = dq != 0.0f ? 1.0f / dq : 0.0f;
+            const int qv = int(rintf(sum * mul));
+            const int qsum = __reduce_add_sync(0xffffffffu, qv);
+            q8[o0 + d] = int8_t(qv);
+            if ((threadIdx.x & 31) == 0) q8_ds[(o0 + d) / 32] = make_float2(__half2float(__float2half_rn(dq)), float(qsum));
+        }
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(32 * kWarps)
     attention_partial_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                              AttentionShape s, const int32_t* __restrict__ positions, int n_splits, float scale,
-                             float* __restrict__ partial_acc, float* __restrict__ partial_ml) {
+                             float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* q8,
+                             float2* q8_ds) {
     wait_for_previous_kernel();
     const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
     const int n_tokens = gridDim.y;
@@ -146,6 +203,20 @@ __global__ void __launch_bounds__(32 * kWarps)
         partial_ml[2 * slot] = M;
         partial_ml[2 * slot + 1] = L;
     }
+    // The last of the (head, token)'s blocks to finish merges all splits (no combine launch);
+    // it also resets the counter for the next launch.
+    __shared__ bool last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int* counter = split_counters + size_t(t) * s.n_head + h;
+        last = atomicAdd(counter, 1) == n_splits - 1;
+        if (last) *counter = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    combine_splits(s, n_splits, partial_acc, partial_ml, out, q8, q8_ds, h, t);
 }
 
 // Prefill: a block per (head, tile of kPrefillQueries consecutive tokens); each warp owns
@@ -262,63 +333,6 @@ __global__ void __launch_bounds__(32 * kWarps)
     }
 }
 
-constexpr int kMaxSplits = 64;
-
-// Merges the splits of one (head, token): weights exp(m_i - M) / L computed once in shared
-// memory, then each thread sums one output dimension over the splits. With `q8` set (head_dim
-// a multiple of 32, the output projection's input format Q8_0) the block also quantizes its
-// head's output as the activation preparation kernel would (activations.cu: a warp holds one
-// 32-value block; the same operations), which saves that kernel's launch.
-__global__ void __launch_bounds__(128)
-    attention_combine_kernel(AttentionShape s, int n_splits, const float* __restrict__ partial_acc,
-                             const float* __restrict__ partial_ml, float* __restrict__ out, int8_t* q8,
-                             float2* q8_ds) {
-    wait_for_previous_kernel();
-    __shared__ float weight_s[kMaxSplits];
-    const int h = blockIdx.x, t = blockIdx.y;
-    const int hd = s.head_dim;
-    const size_t first = (size_t(t) * s.n_head + h) * n_splits;
-    if (threadIdx.x < 32) {
-        const int lane = threadIdx.x;
-        float m[kMaxSplits / 32], l[kMaxSplits / 32];
-        float M = -FLT_MAX;
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) {
-            const int i = lane + 32 * j;
-            m[j] = i < n_splits ? partial_ml[2 * (first + i)] : -FLT_MAX;
-            l[j] = i < n_splits ? partial_ml[2 * (first + i) + 1] : 0.0f;
-            M = fmaxf(M, m[j]);
-        }
-        M = warp_max(M);
-        float L = 0.0f;
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) L += l[j] * rescale(m[j], M);
-        L = warp_sum(L);
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) {
-            const int i = lane + 32 * j;
-            if (i < n_splits) weight_s[i] = rescale(m[j], M) / L;
-        }
-    }
-    __syncthreads();
-    const size_t o0 = (size_t(t) * s.n_head + h) * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float sum = 0.0f;
-#pragma unroll 4
-        for (int i = 0; i < n_splits; ++i) sum += partial_acc[(first + i) * hd + d] * weight_s[i];
-        out[o0 + d] = sum;
-        if (q8) {  // the whole warp is inside the head: hd is a multiple of 32
-            const float amax = warp_max(fabsf(sum));
-            const float dq = amax / 127.0f;
-            const float mul = dq != 0.0f ? 1.0f / dq : 0.0f;
-            const int qv = int(rintf(sum * mul));
-            const int qsum = __reduce_add_sync(0xffffffffu, qv);
-            q8[o0 + d] = int8_t(qv);
-            if ((threadIdx.x & 31) == 0) q8_ds[(o0 + d) / 32] = make_float2(__half2float(__float2half_rn(dq)), float(qsum));
-        }
-    }
-}
-
 }  // namespace
 
 bool attention_quantizes_q8(const AttentionShape& s, int n_tokens) {
@@ -326,8 +340,8 @@ bool attention_quantizes_q8(const AttentionShape& s, int n_tokens) {
 }
 
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, float* out, int8_t* out_q8, float2* out_q8_ds,
-               cudaStream_t stream) {
+               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* out_q8,
+               float2* out_q8_ds, cudaStream_t stream) {
     if (out_q8 && !attention_quantizes_q8(s, n_tokens))
         throw BackendError(APR_ERR_INTERNAL, "attention: Q8_0 output asked for where the kernel cannot give it");
     if (n_splits < 1 || n_splits > kMaxSplits)
@@ -360,15 +374,12 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
     if (kv.f16)
         launch_kernel("attention kernel", attention_partial_kernel<__half>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml);
+            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds);
     else
         launch_kernel("attention kernel", attention_partial_kernel<float>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const float*>(kv.k), static_cast<const float*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml);
+            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds);
     check_launch("attention kernel");
-    launch_kernel("attention combine kernel", attention_combine_kernel, dim3(s.n_head, n_tokens), 128, 0, stream, s,
-                  n_splits, partial_acc, partial_ml, out, out_q8, out_q8_ds);
-    check_launch("attention combine kernel");
 }
 
 }  // namespace apr_cuda

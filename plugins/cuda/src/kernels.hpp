@@ -96,6 +96,28 @@ struct MatmulOut {
 // quantized matrices of one type and width and the input is a decode batch (Q/K/V, gate/up).
 // The caller prepares `in` for every W (equal activation formats).
 void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t stream);
+// A decode step's RMSNorm fused into the products that read its output: y_k = W_k . prepared(
+// x * norm_weight / sqrt(mean(x^2) + eps)) for one token's row x (n_embd = the matrices' cols
+// values), each output as matmul_group's, with the same prepared bits as rms_norm_prepared gives.
+// Enqueues nothing and returns false where the fused kernel does not apply (the matrices are not
+// all of one type stored in aligned chunk segments, or the row is too long): then use
+// rms_norm_prepared and matmul_group.
+bool rms_norm_matmul_group(const float* x, const float* norm_weight, float eps, const MatmulOut* outs, int n,
+                           cudaStream_t stream);
+// rms_norm_matmul_group for a decode step's Q, K and V (qkv[0..2]; biases added before the
+// rotation, as unfused) with rope_and_store_kv fused as well: q and k rotated in their outputs,
+// k and v stored in the cache (no q/k norms may come between). False (nothing enqueued) where it does not apply, e.g.
+// NEOX RoPE, whose pairs are not neighbouring rows.
+struct RopeParams;
+struct KvLayer;
+struct AttentionShape;
+bool rms_norm_qkv_rope(const float* x, const float* norm_weight, float eps, const MatmulOut (&qkv)[3],
+                       const RopeParams& p, const KvLayer& kv, const AttentionShape& s, const int32_t* positions,
+                       cudaStream_t stream);
+// The same fusion for swiglu_prepared (one token's gate and up rows, n = the matrix's cols) and
+// for prepare_input (one token's row x of the matrix's cols values), into one product each.
+bool swiglu_matmul(const float* gate, const float* up, const MatmulOut& out, cudaStream_t stream);
+bool prepare_matmul(const float* x, const MatmulOut& out, cudaStream_t stream);
 // The two kernels behind matmul, for the tests that compare them.
 void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream);
@@ -133,14 +155,15 @@ void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positi
                        const KvLayer& kv, const AttentionShape& s, cudaStream_t stream);
 // Causal attention of q [n_tokens][n_head*head_dim] over cache entries 0..positions[t], written
 // to out [n_tokens][n_head*head_dim]. The keys of each (token, head) are split over n_splits
-// blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats and
-// partial_ml twice n_tokens*n_head*n_splits.
+// blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats,
+// partial_ml twice n_tokens*n_head*n_splits, and split_counters n_tokens*n_head ints, zero
+// before the first call (the kernel leaves them zero again).
 // With out_q8 / out_q8_ds set, the output is also quantized to Q8_0 blocks there ([n_tokens][cols]
 // int8 and [n_tokens][cols/32] {scale, sum}, as prepare_input would), which only the decode
 // path does: see attention_quantizes_q8.
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, float* out, int8_t* out_q8, float2* out_q8_ds,
-               cudaStream_t stream);
+               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* out_q8,
+               float2* out_q8_ds, cudaStream_t stream);
 bool attention_quantizes_q8(const AttentionShape& s, int n_tokens);
 
 // x[t] = row tokens[t] of the embedding matrix (decoded to f32).

@@ -26,11 +26,23 @@ inline bool pdl_enabled() {
     return enabled;
 }
 
-__device__ __forceinline__ void wait_for_previous_kernel() {
+// The two halves of wait_for_previous_kernel, for kernels that let the next one in only near
+// their end: scheduled early, the next kernel's blocks would hold SM resources (spinning in their
+// own wait) that this kernel's later blocks need.
+__device__ __forceinline__ void wait_for_inputs() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
+}
+
+__device__ __forceinline__ void wait_for_previous_kernel() {
+    wait_for_inputs();
+    allow_next_kernel();
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute unless disabled;
