@@ -139,9 +139,14 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
     for (int j = 0; j < kDimsPerLane; ++j) acc[j] = 0.0f;
 
-    for (int base = k_begin + warp * 32; base < k_end; base += 32 * kWarps) {
+    // Each warp takes a contiguous quarter of the split's keys, so that at short contexts (a few
+    // keys per split) the four warps share them instead of the first one walking them all.
+    const int per_warp = (k_end - k_begin + kWarps - 1) / kWarps;
+    const int w_begin = k_begin + warp * per_warp;
+    const int w_end = min(k_end, w_begin + per_warp);
+    for (int base = w_begin; base < w_end; base += 32) {
         const int key = base + lane;
-        const bool valid = key < k_end;
+        const bool valid = key < w_end;
         float score = -FLT_MAX;
         if (valid) {
             const T* kr = K + size_t(key) * hd;
@@ -160,7 +165,7 @@ __global__ void __launch_bounds__(32 * kWarps)
         l = l * correction + warp_sum(p);
 #pragma unroll
         for (int j = 0; j < kDimsPerLane; ++j) acc[j] *= correction;
-        const int n_valid = min(32, k_end - base);
+        const int n_valid = min(32, w_end - base);
 #pragma unroll 4
         for (int jj = 0; jj < n_valid; ++jj) {
             const float pj = __shfl_sync(0xffffffffu, p, jj);

@@ -96,28 +96,16 @@ struct MatmulOut {
 // quantized matrices of one type and width and the input is a decode batch (Q/K/V, gate/up).
 // The caller prepares `in` for every W (equal activation formats).
 void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t stream);
-// A decode step's RMSNorm fused into the products that read its output: y_k = W_k . prepared(
-// x * norm_weight / sqrt(mean(x^2) + eps)) for one token's row x (n_embd = the matrices' cols
-// values), each output as matmul_group's, with the same prepared bits as rms_norm_prepared gives.
-// Enqueues nothing and returns false where the fused kernel does not apply (the matrices are not
-// all of one type stored in aligned chunk segments, or the row is too long): then use
-// rms_norm_prepared and matmul_group.
-bool rms_norm_matmul_group(const float* x, const float* norm_weight, float eps, const MatmulOut* outs, int n,
-                           cudaStream_t stream);
-// rms_norm_matmul_group for a decode step's Q, K and V (qkv[0..2]; biases added before the
-// rotation, as unfused) with rope_and_store_kv fused as well: q and k rotated in their outputs,
-// k and v stored in the cache (no q/k norms may come between). False (nothing enqueued) where it does not apply, e.g.
-// NEOX RoPE, whose pairs are not neighbouring rows.
+// matmul_group for a decode step's Q, K and V (qkv[0..2], one token) with rope_and_store_kv
+// fused into the product: q and k rotated in their outputs (biases added before the rotation,
+// as unfused), k and v stored in the cache; nothing may come between (no q/k norms). Enqueues
+// nothing and returns false where the fused kernel does not apply (the matrices are not all of
+// one type stored in aligned chunk segments, or NEOX RoPE, whose pairs are not neighbouring rows).
 struct RopeParams;
 struct KvLayer;
 struct AttentionShape;
-bool rms_norm_qkv_rope(const float* x, const float* norm_weight, float eps, const MatmulOut (&qkv)[3],
-                       const RopeParams& p, const KvLayer& kv, const AttentionShape& s, const int32_t* positions,
-                       cudaStream_t stream);
-// The same fusion for swiglu_prepared (one token's gate and up rows, n = the matrix's cols) and
-// for prepare_input (one token's row x of the matrix's cols values), into one product each.
-bool swiglu_matmul(const float* gate, const float* up, const MatmulOut& out, cudaStream_t stream);
-bool prepare_matmul(const float* x, const MatmulOut& out, cudaStream_t stream);
+bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopeParams& p, const KvLayer& kv,
+                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream);
 // The two kernels behind matmul, for the tests that compare them.
 void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream);

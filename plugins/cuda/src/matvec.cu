@@ -219,8 +219,7 @@ void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const 
     const int rows = jobs.total_rows;
     if constexpr (F::type == kTypeQ4_0x8 || F::type == APR_TYPE_Q4_K) {
         // Aligned 16-byte chunk segments: streamed straight into registers (matvec_seg.cu).
-        launch_matvec_segmented(F::type, jobs, W0.row_bytes, W0.cols, B, xq, xds, nullptr, nullptr, g_sm_count,
-                                stream);
+        launch_matvec_segmented(F::type, jobs, W0.row_bytes, W0.cols, B, xq, xds, nullptr, g_sm_count, stream);
     } else {
         constexpr int kStepBytes = 32 / F::kBlockChunks * F::kBlockBytes;  // 32 chunks
         const int n_chunks = W0.cols / 32;
@@ -491,34 +490,15 @@ void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t
     }
 }
 
-namespace {
-
-// One launch of the segmented kernel preparing its own input from `pro`, when the outputs'
-// matrices allow it (see rms_norm_matmul_group in kernels.hpp).
-bool fused_prepare_group(const SegPrologue& pro, const MatmulOut* outs, int n, const SegRope* rope,
-                         cudaStream_t stream) {
-    if (n < 1 || n > kMaxJobs || !is_segmented_type(outs[0].W->type) || !segmented_norm_fits(outs[0].W->cols))
+bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopeParams& p, const KvLayer& kv,
+                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream) {
+    const DeviceMatrix& W0 = *qkv[0].W;
+    if (in.n_tokens != 1 || !is_segmented_type(W0.type) || act_format_for(W0.type) != in.format ||
+        in.cols != W0.cols || p.rope_type != APR_ROPE_NORM || p.head_dim % 2 != 0 || p.n_rot % 2 != 0 ||
+        p.head_dim != s.head_dim)
         return false;
-    for (int k = 1; k < n; ++k)
-        if (outs[k].W->type != outs[0].W->type || outs[k].W->cols != outs[0].W->cols) return false;
-    launch_matvec_segmented(outs[0].W->type, make_jobs(outs, n, 0), outs[0].W->row_bytes, outs[0].W->cols, 1, nullptr,
-                            nullptr, &pro, rope, g_sm_count, stream);
-    check_launch("segmented matvec kernel (fused preparation)");
-    return true;
-}
-
-}  // namespace
-
-bool rms_norm_matmul_group(const float* x, const float* norm_weight, float eps, const MatmulOut* outs, int n,
-                           cudaStream_t stream) {
-    return fused_prepare_group(SegPrologue{SegSource::Norm, x, norm_weight, eps}, outs, n, nullptr, stream);
-}
-
-bool rms_norm_qkv_rope(const float* x, const float* norm_weight, float eps, const MatmulOut (&qkv)[3],
-                       const RopeParams& p, const KvLayer& kv, const AttentionShape& s, const int32_t* positions,
-                       cudaStream_t stream) {
-    if (p.rope_type != APR_ROPE_NORM || p.head_dim % 2 != 0 || p.n_rot % 2 != 0 || p.head_dim != s.head_dim)
-        return false;
+    for (const MatmulOut& o : qkv)
+        if (o.W->type != W0.type || o.W->cols != W0.cols || o.W->rows % 2 != 0) return false;
     SegRope rope{};
     rope.positions = positions;
     rope.head_dim = p.head_dim;
@@ -530,15 +510,10 @@ bool rms_norm_qkv_rope(const float* x, const float* norm_weight, float eps, cons
     rope.kc = kv.k;
     rope.vc = kv.v;
     rope.kv_f16 = kv.f16;
-    return fused_prepare_group(SegPrologue{SegSource::Norm, x, norm_weight, eps}, qkv, 3, &rope, stream);
-}
-
-bool swiglu_matmul(const float* gate, const float* up, const MatmulOut& out, cudaStream_t stream) {
-    return fused_prepare_group(SegPrologue{SegSource::Swiglu, gate, up, 0.0f}, &out, 1, nullptr, stream);
-}
-
-bool prepare_matmul(const float* x, const MatmulOut& out, cudaStream_t stream) {
-    return fused_prepare_group(SegPrologue{SegSource::Plain, x, nullptr, 0.0f}, &out, 1, nullptr, stream);
+    launch_matvec_segmented(W0.type, make_jobs(qkv, 3, 0), W0.row_bytes, W0.cols, 1, in.q, in.ds, &rope, g_sm_count,
+                            stream);
+    check_launch("segmented matvec kernel (fused RoPE)");
+    return true;
 }
 
 void matmul(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias, const float* residual,

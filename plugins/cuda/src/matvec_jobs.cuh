@@ -39,18 +39,6 @@ __device__ __forceinline__ Q8Job job_of(const Q8Jobs& jobs, int row) {
     return job;
 }
 
-// What the segmented kernel prepares its one token's int8 activations from, itself, instead of
-// reading them prepared (the preparation kernels' sources, activations.cu):
-//   Norm:   RMSNorm of the residual row x with weight aux and eps;
-//   Swiglu: silu(x) * aux for the gate row x and the up row aux;
-//   Plain:  the row x as it is.
-enum class SegSource { Norm, Swiglu, Plain };
-struct SegPrologue {
-    SegSource source;
-    const float* x;
-    const float* aux;
-    float eps;
-};
 // RoPE and the KV-cache store fused behind a decode step's Q/K/V product (jobs 0, 1, 2): the
 // rotation of rope_and_store_kv (rope.cu) for APR_ROPE_NORM, whose pairs (2i, 2i+1) are
 // neighbouring rows of one warp, then k and v written to the cache at positions[0].
@@ -64,18 +52,11 @@ struct SegRope {
     bool kv_f16;
 };
 
-// Shared memory for a row of `cols` int8 activations and their chunk scales, and whether it fits
-// the default limit.
-inline size_t segmented_norm_bytes(int cols) { return size_t(cols) + size_t(cols / 32) * sizeof(float2); }
-inline bool segmented_norm_fits(int cols) { return segmented_norm_bytes(cols) <= 48 * 1024; }
-
 // Launches the segmented-format kernel (matvec_seg.cu) for the jobs, all of `type`
-// (FormatQ4_0x8 or FormatQ4_K), b tokens (1, 2, 4 or 8) of int8 activations xq / xds; or, with
-// `pro` (b == 1), of the token's row prepared by the kernel itself; with `rope` (b == 1, three
-// jobs Q, K, V) the outputs are rotated and stored in the KV cache as well.
+// (FormatQ4_0x8 or FormatQ4_K), b tokens (1, 2, 4 or 8) of int8 activations xq / xds; with
+// `rope` (b == 1, three jobs Q, K, V) the outputs are rotated and stored in the KV cache as well.
 void launch_matvec_segmented(uint32_t type, const Q8Jobs& jobs, size_t row_bytes, int cols, int b, const int8_t* xq,
-                             const float2* xds, const SegPrologue* pro, const SegRope* rope, int sm_count,
-                             cudaStream_t stream);
+                             const float2* xds, const SegRope* rope, int sm_count, cudaStream_t stream);
 // Whether `type` is stored in 144-byte groups of eight 16-byte chunk segments.
 inline bool is_segmented_type(uint32_t type) { return type == kTypeQ4_0x8 || type == APR_TYPE_Q4_K; }
 

@@ -15,14 +15,11 @@
 // flight per warp). The weights never change, so a kernel launched with PDL starts streaming
 // them before it waits for the previous kernel, which it needs only for the activations.
 //
-// Fused preparation (one token, SegPrologue): instead of reading activations prepared by a kernel
-// of their own, every block prepares the token's row itself into shared memory (RMSNorm of the
-// residual row, SwiGLU of the gate and up rows, or the row as it is, then int8 quantization: a
-// few microseconds from L2, overlapping the first weight loads), which saves a launch before
-// most products of a decode step. It repeats the preparation kernel's arithmetic exactly: the
-// sum of squares in the order of that kernel's 512 threads (each thread here stands for two of
-// them), the same value expressions and act_quant.cuh's quantization, so the int8 activations
-// are the same bits.
+// Fused RoPE (Q/K/V of one token, SegRope): the warp's rows come in pairs (2i, 2i+1), which
+// is what APR_ROPE_NORM rotates, so the epilogue rotates q and k itself and stores k and v in the
+// KV cache: one launch fewer per layer than rope_and_store_kv (rope.cu), same arithmetic.
+// (Preparing the activations in a prologue of every block instead of a kernel of their own,
+// RMSNorm or SwiGLU included, measured slower on the H200: hundreds of blocks each redoing it.)
 //
 // Numerics are those of matvec.cu's chunk_dot: per chunk an exact integer dot product (for
 // Q4_K the two halves held by neighbouring lanes are added as integers after one shuffle),
@@ -30,7 +27,6 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "act_quant.cuh"
 #include "backend_error.hpp"
 #include "kernels.hpp"
 #include "launch.cuh"
@@ -65,7 +61,9 @@ __device__ __forceinline__ uint4 nibbles(const uint4& q, int shift) {
 }
 
 // What a lane keeps of one group's header: Q4_0x8 its chunk's scale (as raw fp16 bits); Q4_K
-// the whole 16 bytes (d, dmin, the packed 6-bit scales and mins).
+// word seg % 4 of the 16 bytes (d and dmin, then the packed 6-bit scales and mins), the others
+// coming from the neighbouring lanes by shuffles when needed (registers are what limits how
+// many of these warps an SM holds, and so how many loads are in flight).
 template <class F>
 struct Header;
 template <>
@@ -78,9 +76,17 @@ struct Header<FormatQ4_0x8> {
 };
 template <>
 struct Header<FormatQ4_K> {
-    uint4 h;
-    __device__ __forceinline__ void load(const uint8_t* g, int) { h = __ldg(reinterpret_cast<const uint4*>(g)); }
-    __device__ __forceinline__ void clear() { h = make_uint4(0, 0, 0, 0); }
+    uint32_t w;
+    __device__ __forceinline__ void load(const uint8_t* g, int seg) {
+        w = __ldg(reinterpret_cast<const uint32_t*>(g) + (seg & 3));
+    }
+    __device__ __forceinline__ void clear() { w = 0; }
+    // The whole header, from lanes 8 * (lane / 8) + 0..3 (all 32 lanes must call it together).
+    __device__ __forceinline__ uint4 gather() const {
+        const int base = (threadIdx.x & 31) & ~7;
+        return make_uint4(__shfl_sync(0xffffffffu, w, base), __shfl_sync(0xffffffffu, w, base + 1),
+                          __shfl_sync(0xffffffffu, w, base + 2), __shfl_sync(0xffffffffu, w, base + 3));
+    }
 };
 
 // Sub-block j's 6-bit scale and min from the header words (k_scale_min, weight_formats.cuh,
@@ -99,92 +105,33 @@ __device__ __forceinline__ void q4k_scale_min(const uint4& h, int j, float& sc, 
 // Chunk 8g + seg of one row times token b's activations (xb: the token's int8 row, dsb: its
 // chunk scales and sums), as chunk_dot computes it. All 32 lanes must call it together (Q4_K
 // exchanges half sums with the neighbouring lane).
-// 16 activation bytes from shared memory (S) or through the read-only path.
-template <bool S>
-__device__ __forceinline__ int4 load_act(const int8_t* p) {
-    if constexpr (S)
-        return *reinterpret_cast<const int4*>(p);
-    else
-        return __ldg(reinterpret_cast<const int4*>(p));
-}
-
-template <class F, bool S>
+template <class F>
 __device__ __forceinline__ float group_dot(const uint4& q, const Header<F>& hd, int seg, const int8_t* xb,
                                            const float2& ds, int g) {
     if constexpr (F::type == kTypeQ4_0x8) {
         const int8_t* xp = xb + (size_t(g) * 8 + seg) * 32;
-        const int dot = dot16(nibbles(q, 4), load_act<S>(xp + 16), dot16(nibbles(q, 0), load_act<S>(xp), 0));
+        const int dot = dot16(nibbles(q, 4), __ldg(reinterpret_cast<const int4*>(xp) + 1), dot16(nibbles(q, 0), __ldg(reinterpret_cast<const int4*>(xp)), 0));
         const float a = __half2float(__ushort_as_half(hd.d));
         const int sum_q = int(ds.y);
         return ds.x * (a * float(dot - F::kZero * sum_q));
     } else {
         const int pair = seg >> 1, half = seg & 1;
         const int8_t* xc = xb + (size_t(g) * 8 + 2 * pair) * 32 + 16 * half;
-        const int lo = dot16(nibbles(q, 0), load_act<S>(xc), 0);       // sub-block 2 pair
-        const int hi = dot16(nibbles(q, 4), load_act<S>(xc + 32), 0);  // sub-block 2 pair + 1
+        const int lo = dot16(nibbles(q, 0), __ldg(reinterpret_cast<const int4*>(xc)), 0);       // sub-block 2 pair
+        const int hi = dot16(nibbles(q, 4), __ldg(reinterpret_cast<const int4*>(xc + 32)), 0);  // sub-block 2 pair + 1
         // This lane finishes sub-block 2 pair + half = seg; its neighbour holds the other half.
         const int other = __shfl_xor_sync(0xffffffffu, half ? lo : hi, 1);
         const int dot = (half ? hi : lo) + other;
+        const uint4 h = hd.gather();
         float sc, mn;
-        q4k_scale_min(hd.h, seg, sc, mn);
-        const float a = __half2float(__ushort_as_half((unsigned short)(hd.h.x & 0xffffu))) * sc;
-        const float m = -(__half2float(__ushort_as_half((unsigned short)(hd.h.x >> 16))) * mn);
+        q4k_scale_min(h, seg, sc, mn);
+        const float a = __half2float(__ushort_as_half((unsigned short)(h.x & 0xffffu))) * sc;
+        const float m = -(__half2float(__ushort_as_half((unsigned short)(h.x >> 16))) * mn);
         const int sum_q = int(ds.y);
         float v = a * float(dot);
         v += m * float(sum_q);
         return ds.x * v;
     }
-}
-
-// The int8 activation format of a segmented weight type.
-template <class F>
-struct ActOf {
-    static constexpr ActFormat value = F::type == APR_TYPE_Q4_K ? ActFormat::Q8_K : ActFormat::Q8_0;
-};
-
-// Block-wide (kWarps warps): the token's row of n values (n a multiple of 256) prepared from
-// `pro` as prepare_kernel<S> does with its kPrepareThreads threads, quantized to xs (n int8) and
-// dss (n / 32 chunk scales and sums) in shared memory.
-static_assert(2 * 32 * kWarps == kPrepareThreads, "each thread stands for two of the preparation kernel's");
-template <ActFormat A, SegSource S>
-__device__ __forceinline__ void prepare_prologue(const SegPrologue& pro, int n, int8_t* xs, float2* dss, float* red) {
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const float* x = pro.x;
-    float scale = 1.0f;
-    if constexpr (S == SegSource::Norm) {
-        float s0 = 0.0f, s1 = 0.0f;
-        for (int i = tid; i < n; i += kPrepareThreads) s0 += x[i] * x[i];
-        for (int i = tid + 32 * kWarps; i < n; i += kPrepareThreads) s1 += x[i] * x[i];
-        s0 = warp_sum_xor(s0);
-        s1 = warp_sum_xor(s1);
-        if (lane == 0) {
-            red[warp] = s0;
-            red[warp + kWarps] = s1;
-        }
-        __syncthreads();
-        float total = 0.0f;
-#pragma unroll
-        for (int w = 0; w < 2 * kWarps; ++w) total += red[w];
-        scale = rsqrtf(total / float(n) + pro.eps);
-    }
-    for (int base = warp * 256; base < n; base += kWarps * 256) {
-        const int e0 = base + lane * 8;
-        float v[8];
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            const int e = e0 + i;
-            if constexpr (S == SegSource::Norm) {
-                v[i] = x[e] * scale * pro.aux[e];
-            } else if constexpr (S == SegSource::Swiglu) {
-                const float g = x[e];
-                v[i] = g / (1.0f + expf(-g)) * pro.aux[e];
-            } else {
-                v[i] = x[e];
-            }
-        }
-        quantize_warp_8<A>(v, lane, true, xs + e0, dss + e0 / 32);
-    }
-    __syncthreads();
 }
 
 // Lane r stores row row0 + r of Q, K or V (one token, every lane holding all R sums): q and k
@@ -228,9 +175,6 @@ __device__ __forceinline__ void rope_epilogue(const Q8Jobs& jobs, const SegRope&
     }
 }
 
-// The kernel's activation source: read prepared (None) or prepared in the prologue.
-enum class Pro { None, Norm, Swiglu, Plain };
-
 template <int R, int B>
 struct Shape {
     // Groups per lane per iteration: kLoadsPerLane segments in all, fewer with many tokens
@@ -238,18 +182,23 @@ struct Shape {
     static constexpr int G = std::min(kLoadsPerLane / R, std::max(1, 8 / B));
 };
 
-template <class F, int R, int B, Pro P>
-__global__ void __launch_bounds__(32 * kWarps)
+// Blocks of 8 warps per SM to ask the register allocator for, so that enough loads are in
+// flight: for one token four (Q4_0x8) or three (Q4_K, more registers per segment), two for
+// more tokens. The one-token kernels do not spill (checked with -Xptxas -v).
+template <class F, int B>
+constexpr int min_blocks() {
+    return B > 1 ? 2 : F::type == kTypeQ4_0x8 ? 4 : 3;
+}
+
+template <class F, int R, int B>
+__global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     matvec_seg_kernel(Q8Jobs jobs, size_t row_bytes, int n_groups, const int8_t* __restrict__ xq,
-                      const float2* __restrict__ xds, SegPrologue pro, SegRope rope, bool with_rope) {
-    constexpr bool kPrepared = P != Pro::None;  // activations prepared in shared memory
-    static_assert(!kPrepared || B == 1, "the prologue prepares one token");
+                      const float2* __restrict__ xds, SegRope rope, bool with_rope) {
     constexpr int G = Shape<R, B>::G;
     const int lane = threadIdx.x & 31;
     const int seg = lane & 7, quad = lane >> 3;
     const int row0 = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * R;
-    const bool active = row0 < jobs.total_rows;
-    if (!kPrepared && !active) {  // (with a prologue, every warp helps with the prologue first)
+    if (row0 >= jobs.total_rows) {
         wait_for_previous_kernel();
         return;
     }
@@ -282,25 +231,8 @@ __global__ void __launch_bounds__(32 * kWarps)
             }
         }
     };
-    if (active) fetch(0, q, hd);
+    fetch(0, q, hd);
     wait_for_inputs();  // the activations are the previous kernel's output
-
-    const int8_t* xa = xq;
-    const float2* dsa = xds;
-    if constexpr (kPrepared) {
-        extern __shared__ __align__(16) uint8_t act_s[];  // [cols] int8, then [cols / 32] float2
-        __shared__ float red[2 * kWarps];
-        int8_t* xs = reinterpret_cast<int8_t*>(act_s);
-        float2* dss = reinterpret_cast<float2*>(act_s + cols);
-        constexpr SegSource S = P == Pro::Norm ? SegSource::Norm : P == Pro::Swiglu ? SegSource::Swiglu : SegSource::Plain;
-        prepare_prologue<ActOf<F>::value, S>(pro, cols, xs, dss, red);
-        if (!active) {
-            allow_next_kernel();
-            return;
-        }
-        xa = xs;
-        dsa = dss;
-    }
 
     float acc[R][B];
 #pragma unroll
@@ -319,17 +251,11 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 const size_t ci = size_t(b) * n_chunks + size_t(g) * 8 + seg;
-                float2 ds = make_float2(0.0f, 0.0f);
-                if (in_row) {
-                    if constexpr (kPrepared)
-                        ds = dsa[ci];
-                    else
-                        ds = __ldg(dsa + ci);
-                }
-                const int8_t* xb = xa + size_t(b) * cols;
+                const float2 ds = in_row ? __ldg(xds + ci) : make_float2(0.0f, 0.0f);
+                const int8_t* xb = xq + size_t(b) * cols;
                 const int gg = in_row ? g : 0;  // past the row: zero weights times chunk 0's activations
 #pragma unroll
-                for (int r = 0; r < R; ++r) acc[r][b] += group_dot<F, kPrepared>(q[r][i], hd[r][i], seg, xb, ds, gg);
+                for (int r = 0; r < R; ++r) acc[r][b] += group_dot<F>(q[r][i], hd[r][i], seg, xb, ds, gg);
             }
         }
 #pragma unroll
@@ -386,40 +312,20 @@ int forced_rows() {
 
 template <class F, int R, int B>
 void launch_rb(const Q8Jobs& jobs, size_t row_bytes, int n_groups, const int8_t* xq, const float2* xds,
-               const SegPrologue* pro, const SegRope* rope, cudaStream_t stream) {
+               const SegRope* rope, cudaStream_t stream) {
     const int warps = (jobs.total_rows + R - 1) / R;
+    const int blocks = (warps + kWarps - 1) / kWarps;
     const SegRope rp = rope ? *rope : SegRope{};
     const bool with_rope = rope != nullptr;
     if (with_rope && (B != 1 || R % 2 != 0))
         throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused RoPE needs one token and rows in pairs");
-    const int blocks = (warps + kWarps - 1) / kWarps;
-    if constexpr (B == 1) {
-        if (pro) {
-            const size_t smem = segmented_norm_bytes(n_groups * 256);
-            const char* what = "segmented int8 matvec kernel (fused preparation)";
-            switch (pro->source) {
-                case SegSource::Norm:
-                    launch_kernel(what, matvec_seg_kernel<F, R, B, Pro::Norm>, blocks, 32 * kWarps, smem, stream, jobs,
-                                  row_bytes, n_groups, xq, xds, *pro, rp, with_rope);
-                    return;
-                case SegSource::Swiglu:
-                    launch_kernel(what, matvec_seg_kernel<F, R, B, Pro::Swiglu>, blocks, 32 * kWarps, smem, stream,
-                                  jobs, row_bytes, n_groups, xq, xds, *pro, rp, with_rope);
-                    return;
-                case SegSource::Plain:
-                    launch_kernel(what, matvec_seg_kernel<F, R, B, Pro::Plain>, blocks, 32 * kWarps, smem, stream,
-                                  jobs, row_bytes, n_groups, xq, xds, *pro, rp, with_rope);
-                    return;
-            }
-        }
-    }
-    launch_kernel("segmented int8 matvec kernel", matvec_seg_kernel<F, R, B, Pro::None>, blocks, 32 * kWarps, 0, stream,
-                  jobs, row_bytes, n_groups, xq, xds, SegPrologue{}, rp, with_rope);
+    launch_kernel("segmented int8 matvec kernel", matvec_seg_kernel<F, R, B>, blocks, 32 * kWarps, 0, stream, jobs,
+                  row_bytes, n_groups, xq, xds, rp, with_rope);
 }
 
 template <class F, int B>
 void launch_b(const Q8Jobs& jobs, size_t row_bytes, int n_groups, const int8_t* xq, const float2* xds,
-              const SegPrologue* pro, const SegRope* rope, int sm_count, cudaStream_t stream) {
+              const SegRope* rope, int sm_count, cudaStream_t stream) {
     constexpr int kMaxR = std::min(4, 8 / B);
     int r = forced_rows();
     if (r == 0) {
@@ -429,31 +335,28 @@ void launch_b(const Q8Jobs& jobs, size_t row_bytes, int n_groups, const int8_t* 
     r = std::min(r, kMaxR);
     if (rope) r = std::max(r, 2);  // the rotated pairs are neighbouring rows of one warp
     if (r >= 4 && kMaxR >= 4)
-        launch_rb<F, kMaxR >= 4 ? 4 : 1, B>(jobs, row_bytes, n_groups, xq, xds, pro, rope, stream);
+        launch_rb<F, kMaxR >= 4 ? 4 : 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, stream);
     else if (r >= 2 && kMaxR >= 2)
-        launch_rb<F, kMaxR >= 2 ? 2 : 1, B>(jobs, row_bytes, n_groups, xq, xds, pro, rope, stream);
+        launch_rb<F, kMaxR >= 2 ? 2 : 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, stream);
     else
-        launch_rb<F, 1, B>(jobs, row_bytes, n_groups, xq, xds, pro, rope, stream);
+        launch_rb<F, 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, stream);
 }
 
 }  // namespace
 
 void launch_matvec_segmented(uint32_t type, const Q8Jobs& jobs, size_t row_bytes, int cols, int b, const int8_t* xq,
-                             const float2* xds, const SegPrologue* pro, const SegRope* rope, int sm_count,
-                             cudaStream_t stream) {
+                             const float2* xds, const SegRope* rope, int sm_count, cudaStream_t stream) {
     const int n_groups = cols / 256;
     if (rope && (b != 1 || jobs.n != 3 || rope->head_dim % 2 != 0 || jobs.job[1].first_row % 2 != 0 ||
                  jobs.job[2].first_row % 2 != 0))
         throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused RoPE asked for where it does not apply");
-    if (pro && (b != 1 || !segmented_norm_fits(cols)))
-        throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused preparation asked for where it does not apply");
     auto go = [&](auto format) {
         using F = decltype(format);
         switch (b) {
-            case 8: launch_b<F, 8>(jobs, row_bytes, n_groups, xq, xds, pro, rope, sm_count, stream); break;
-            case 4: launch_b<F, 4>(jobs, row_bytes, n_groups, xq, xds, pro, rope, sm_count, stream); break;
-            case 2: launch_b<F, 2>(jobs, row_bytes, n_groups, xq, xds, pro, rope, sm_count, stream); break;
-            default: launch_b<F, 1>(jobs, row_bytes, n_groups, xq, xds, pro, rope, sm_count, stream); break;
+            case 8: launch_b<F, 8>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
+            case 4: launch_b<F, 4>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
+            case 2: launch_b<F, 2>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
+            default: launch_b<F, 1>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
         }
     };
     if (type == kTypeQ4_0x8)

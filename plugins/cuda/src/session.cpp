@@ -278,26 +278,18 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
     mark("start");
     embed(token_embd_, tokens, nt, x, stream_);
     mark("embed");
-    // Decode steps fuse each preparation (RMSNorm, SwiGLU, quantization) into the product that
-    // reads it where the kernels allow (rms_norm_matmul_group, ...): one launch fewer each.
-    const bool fuse_norms = nt == 1;
+    static const bool fuse_rope = !env_is("APR_CUDA_FUSE_ROPE", "0");
     for (const Layer& L : layers_) {
-        ActInput in;
-        const MatmulOut qkv[3] = {{&L.wq, q, Q, L.bq}, {&L.wk, k, KV, L.bk}, {&L.wv, v, KV, L.bv}};
-        const bool qkv_grouped = L.wk.type == L.wq.type && L.wv.type == L.wq.type;
-        bool roped = false;  // q, k rotated and k, v in the cache already
-        if (fuse_norms && qkv_grouped && !L.q_norm && !L.k_norm &&
-            rms_norm_qkv_rope(x, L.attn_norm, eps, qkv, rp, L.kv, as, positions, stream_)) {
-            roped = true;
-        } else if (fuse_norms && qkv_grouped && rms_norm_matmul_group(x, L.attn_norm, eps, qkv, 3, stream_)) {
-            // done: q, k, v
-        } else if (qkv_grouped) {
-            in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
-            mark("rms_norm + prepare");
-            matmul_group(qkv, 3, in, stream_);
+        ActInput in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
+        mark("rms_norm + prepare");
+        bool roped = false;  // q and k rotated, k and v in the cache already
+        if (L.wk.type == L.wq.type && L.wv.type == L.wq.type) {
+            const MatmulOut qkv[3] = {{&L.wq, q, Q, L.bq}, {&L.wk, k, KV, L.bk}, {&L.wv, v, KV, L.bv}};
+            // A decode step rotates and stores in the product's epilogue where it can
+            // (APR_CUDA_FUSE_ROPE=0: never, for measurements).
+            roped = fuse_rope && !L.q_norm && !L.k_norm && matmul_qkv_rope(qkv, in, rp, L.kv, as, positions, stream_);
+            if (!roped) matmul_group(qkv, 3, in, stream_);
         } else {
-            in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
-            mark("rms_norm + prepare");
             matmul(L.wq, in, q, Q, L.bq, nullptr, 0, stream_);
             in = prepare_input_for(in, L.wk.type, act_, stream_);
             matmul(L.wk, in, k, KV, L.bk, nullptr, 0, stream_);
@@ -305,22 +297,18 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
             matmul(L.wv, in, v, KV, L.bv, nullptr, 0, stream_);
         }
         mark("matmul q k v");
-        if (L.q_norm) rms_norm(q, hd, q, hd, L.q_norm, hd, nt * int(m.n_head), eps, stream_);
-        if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
         if (!roped) {
+            if (L.q_norm) rms_norm(q, hd, q, hd, L.q_norm, hd, nt * int(m.n_head), eps, stream_);
+            if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
             rope_and_store_kv(q, k, v, positions, nt, rp, L.kv, as, stream_);
             mark("(qk norm) rope + kv store");
         }
         // A decode step's attention quantizes its output for a Q8_0 output projection itself.
         const bool attn_q8 = act_format_for(L.wo.type) == ActFormat::Q8_0 && attention_quantizes_q8(as, nt);
         attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(),
-                  split_counters_.get<int>(), attn,
-                  attn_q8 ? act_.q : nullptr, attn_q8 ? act_.ds : nullptr, stream_);
+                  split_counters_.get<int>(), attn, attn_q8 ? act_.q : nullptr, attn_q8 ? act_.ds : nullptr, stream_);
         mark("attention");
-        const MatmulOut o_proj{&L.wo, x, E, nullptr, x, E};
-        if (fuse_norms && !attn_q8 && prepare_matmul(attn, o_proj, stream_)) {
-            // done: x += wo . attn (the kernel quantized attn itself)
-        } else if (attn_q8) {
+        if (attn_q8) {
             in = ActInput{};
             in.format = ActFormat::Q8_0;
             in.n_tokens = nt;
@@ -329,45 +317,34 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
             in.ld_src = Q;
             in.q = act_.q;
             in.ds = act_.ds;
-            matmul(L.wo, in, x, E, nullptr, x, E, stream_);
         } else {
             in = prepare_input(attn, Q, nt, Q, L.wo.type, act_, stream_);
             mark("prepare attention output");
-            matmul(L.wo, in, x, E, nullptr, x, E, stream_);
         }
+        matmul(L.wo, in, x, E, nullptr, x, E, stream_);
         mark("matmul o + residual");
-        const MatmulOut gate_up[2] = {{&L.gate, g, F}, {&L.up, u, F}};
-        if (fuse_norms && L.up.type == L.gate.type && rms_norm_matmul_group(x, L.ffn_norm, eps, gate_up, 2, stream_)) {
-            // done: gate, up
-        } else if (L.up.type == L.gate.type) {
-            in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
-            mark("rms_norm + prepare");
+        in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
+        mark("rms_norm + prepare");
+        if (L.up.type == L.gate.type) {
+            const MatmulOut gate_up[2] = {{&L.gate, g, F}, {&L.up, u, F}};
             matmul_group(gate_up, 2, in, stream_);
         } else {
-            in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
-            mark("rms_norm + prepare");
             matmul(L.gate, in, g, F, nullptr, nullptr, 0, stream_);
             in = prepare_input_for(in, L.up.type, act_, stream_);
             matmul(L.up, in, u, F, nullptr, nullptr, 0, stream_);
         }
         mark("matmul gate up");
-        const MatmulOut down{&L.down, x, E, nullptr, x, E};
-        if (!(fuse_norms && swiglu_matmul(g, u, down, stream_))) {
-            in = swiglu_prepared(g, u, F, nt, L.down.type, act_, stream_);
-            mark("swiglu + prepare");
-            matmul(L.down, in, x, E, nullptr, x, E, stream_);
-        }
+        in = swiglu_prepared(g, u, F, nt, L.down.type, act_, stream_);
+        mark("swiglu + prepare");
+        matmul(L.down, in, x, E, nullptr, x, E, stream_);
         mark("matmul down + residual");
     }
     if (n_out_rows > 0) {
         const int first = nt - n_out_rows;
-        const MatmulOut out{&output_, logits_.get<float>(), V};
-        if (!(n_out_rows == 1 && rms_norm_matmul_group(x + size_t(first) * E, output_norm_, eps, &out, 1, stream_))) {
-            const ActInput in = rms_norm_prepared(x + size_t(first) * E, E, xb, output_norm_, E, n_out_rows, eps,
-                                                  output_.type, act_, stream_);
-            mark("rms_norm + prepare");
-            matmul(output_, in, logits_.get<float>(), V, nullptr, nullptr, 0, stream_);
-        }
+        const ActInput in = rms_norm_prepared(x + size_t(first) * E, E, xb, output_norm_, E, n_out_rows, eps,
+                                              output_.type, act_, stream_);
+        mark("rms_norm + prepare");
+        matmul(output_, in, logits_.get<float>(), V, nullptr, nullptr, 0, stream_);
         mark("matmul output");
     }
 }
