@@ -106,12 +106,45 @@ __device__ __forceinline__ void combine_splits(const AttentionShape& s, int n_sp
     }
 }
 
+// Q8_K quantization of the 256 values at x (one warp; lane l takes values 8l .. 8l+7), written
+// to q (same offset as x from the row start: `q` and `ds` point at the row's block) as the
+// activation preparation kernel does it (activations.cu): the same operations in the same order.
+__device__ __forceinline__ void quantize_q8k_256(const float* x, int8_t* q_row, float2* ds_row, int lane) {
+    float v[8];
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        v[i] = x[8 * lane + i];
+        amax = fmaxf(amax, fabsf(v[i]));
+    }
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    const float mul = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const float stored = amax != 0.0f ? 1.0f / mul : 0.0f;
+    int qi[8];
+    int sum = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        qi[i] = min(int(rintf(v[i] * mul)), 127);
+        sum += qi[i];
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    uint2 packed;
+    packed.x = uint32_t(qi[0] & 255) | uint32_t(qi[1] & 255) << 8 | uint32_t(qi[2] & 255) << 16 |
+               uint32_t(qi[3] & 255) << 24;
+    packed.y = uint32_t(qi[4] & 255) | uint32_t(qi[5] & 255) << 8 | uint32_t(qi[6] & 255) << 16 |
+               uint32_t(qi[7] & 255) << 24;
+    *reinterpret_cast<uint2*>(q_row + 8 * lane) = packed;
+    if ((lane & 3) == 0) ds_row[lane / 4] = make_float2(stored, float(sum));
+}
+
 template <typename T>
 __global__ void __launch_bounds__(32 * kWarps)
     attention_partial_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                              AttentionShape s, const int32_t* __restrict__ positions, int n_splits, float scale,
                              float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* q8,
-                             float2* q8_ds) {
+                             float2* q8_ds, bool q8k) {
     wait_for_previous_kernel();
     const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
     const int n_tokens = gridDim.y;
@@ -208,20 +241,32 @@ __global__ void __launch_bounds__(32 * kWarps)
         partial_ml[2 * slot] = M;
         partial_ml[2 * slot + 1] = L;
     }
-    // The last of the (head, token)'s blocks to finish merges all splits (no combine launch);
-    // it also resets the counter for the next launch.
+    // The last of the blocks of a (head group, token) to finish merges all their splits (no
+    // combine launch) and resets the group's counter for the next launch. A group is one head,
+    // or with q8k the heads of one Q8_K block of 256 outputs, which it then also quantizes.
+    const int group = q8k ? 256 / hd : 1;
+    const int h0 = h - h % group;
     __shared__ bool last;
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
-        int* counter = split_counters + size_t(t) * s.n_head + h;
-        last = atomicAdd(counter, 1) == n_splits - 1;
+        int* counter = split_counters + size_t(t) * s.n_head + h0;
+        last = atomicAdd(counter, 1) == n_splits * group - 1;
         if (last) *counter = 0;
     }
     __syncthreads();
     if (!last) return;
     __threadfence();
-    combine_splits(s, n_splits, partial_acc, partial_ml, out, q8, q8_ds, h, t);
+    if (!q8k) {
+        combine_splits(s, n_splits, partial_acc, partial_ml, out, q8, q8_ds, h, t);
+        return;
+    }
+    for (int hh = h0; hh < h0 + group; ++hh) {
+        combine_splits(s, n_splits, partial_acc, partial_ml, out, nullptr, nullptr, hh, t);
+        __syncthreads();  // weight_s is reused by the next head, and warp 0 reads all outputs below
+    }
+    const size_t o0 = (size_t(t) * s.n_head + h0) * hd;
+    if (threadIdx.x < 32) quantize_q8k_256(out + o0, q8 + o0, q8_ds + o0 / 32, threadIdx.x);
 }
 
 // Prefill: a block per (head, tile of kPrefillQueries consecutive tokens); each warp owns
@@ -340,15 +385,21 @@ __global__ void __launch_bounds__(32 * kWarps)
 
 }  // namespace
 
-bool attention_quantizes_q8(const AttentionShape& s, int n_tokens) {
-    return n_tokens < kPrefillQueries && s.head_dim % 32 == 0;
+bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format) {
+    if (n_tokens >= kPrefillQueries || s.head_dim % 32 != 0) return false;
+    if (format == ActFormat::Q8_0) return true;
+    // Q8_K: whole heads per block of 256, whole blocks per token.
+    return format == ActFormat::Q8_K && 256 % s.head_dim == 0 && s.n_head % (256 / s.head_dim) == 0;
 }
 
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* out_q8,
-               float2* out_q8_ds, cudaStream_t stream) {
-    if (out_q8 && !attention_quantizes_q8(s, n_tokens))
-        throw BackendError(APR_ERR_INTERNAL, "attention: Q8_0 output asked for where the kernel cannot give it");
+               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out,
+               ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream) {
+    if (out_q && !attention_quantizes(s, n_tokens, out_format))
+        throw BackendError(APR_ERR_INTERNAL, "attention: a quantized output asked for where the kernel cannot give it");
+    const bool q8k = out_q && out_format == ActFormat::Q8_K;
+    int8_t* out_q8 = out_q;
+    float2* out_q8_ds = out_ds;
     if (n_splits < 1 || n_splits > kMaxSplits)
         throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(n_splits) + " key splits (1.." +
                                                  std::to_string(kMaxSplits) + " supported)");
@@ -379,11 +430,11 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
     if (kv.f16)
         launch_kernel("attention kernel", attention_partial_kernel<__half>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds);
+            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds, q8k);
     else
         launch_kernel("attention kernel", attention_partial_kernel<float>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const float*>(kv.k), static_cast<const float*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds);
+            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds, q8k);
     check_launch("attention kernel");
 }
 

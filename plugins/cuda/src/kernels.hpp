@@ -146,13 +146,13 @@ void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positi
 // blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats,
 // partial_ml twice n_tokens*n_head*n_splits, and split_counters n_tokens*n_head ints, zero
 // before the first call (the kernel leaves them zero again).
-// With out_q8 / out_q8_ds set, the output is also quantized to Q8_0 blocks there ([n_tokens][cols]
-// int8 and [n_tokens][cols/32] {scale, sum}, as prepare_input would), which only the decode
-// path does: see attention_quantizes_q8.
+// With out_q / out_ds set, the output is also prepared for a product as `out_format` (Q8_0 or
+// Q8_K: [n_tokens][cols] int8 and [n_tokens][cols/32] {scale, sum}, the bits prepare_input
+// gives), which only the decode path does: see attention_quantizes.
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* out_q8,
-               float2* out_q8_ds, cudaStream_t stream);
-bool attention_quantizes_q8(const AttentionShape& s, int n_tokens);
+               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out,
+               ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream);
+bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format);
 
 // x[t] = row tokens[t] of the embedding matrix (decoded to f32).
 void embed(const DeviceMatrix& table, const int32_t* tokens, int n_tokens, float* x, cudaStream_t stream);

@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(kThreads)
 // ---- quantized weights: int8 MMA -------------------------------------------------------------
 
 // Chunks per step: 8 by default (half the barriers of 4, twice the loads in flight per step);
-// APR_CUDA_MM_CHUNKS=4 selects 4 (for measurements).
+// APR_CUDA_MM_CHUNKS=4 selects 4 with more blocks per SM (for measurements).
 int q8_chunks_per_step() {
     static const int chunks = [] {
         const char* v = std::getenv("APR_CUDA_MM_CHUNKS");
@@ -165,8 +165,10 @@ __device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// With 4 chunks per step the registers are capped for 4 blocks per SM (16 warps; for Q4_0x8 and
+// Q8_0 without spilling); with 8 the compiler takes what it wants (3 blocks per SM).
 template <class F, int kQ8Chunks>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kQ8Chunks == 4 ? 4 : 1)
     matmul_q8_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks,
                      const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens, float* y, int ldy,
                      const float* __restrict__ bias, const float* residual, int ldr) {

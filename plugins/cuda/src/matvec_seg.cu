@@ -296,18 +296,25 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     }
 }
 
-// Rows per warp: as many as keep at least kMinWarpsPerSm warps per SM busy (more rows share
+// Rows per warp: as many as keep at least min_warps_per_sm() warps per SM busy (more rows share
 // each activation load), within R * B <= 8 accumulators. APR_CUDA_MV_ROWS=1|2|4 forces a count
-// (for measurements).
-constexpr int kMinWarpsPerSm = 12;
+// and APR_CUDA_MV_MIN_WARPS sets the threshold (for measurements).
+int env_int(const char* name, int fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoi(v) : fallback;
+}
 
 int forced_rows() {
     static const int forced = [] {
-        const char* v = std::getenv("APR_CUDA_MV_ROWS");
-        const int n = v ? std::atoi(v) : 0;
+        const int n = env_int("APR_CUDA_MV_ROWS", 0);
         return (n == 1 || n == 2 || n == 4) ? n : 0;
     }();
     return forced;
+}
+
+int min_warps_per_sm() {
+    static const int n = std::max(1, env_int("APR_CUDA_MV_MIN_WARPS", 16));
+    return n;
 }
 
 template <class F, int R, int B>
@@ -330,7 +337,7 @@ void launch_b(const Q8Jobs& jobs, size_t row_bytes, int n_groups, const int8_t* 
     int r = forced_rows();
     if (r == 0) {
         r = kMaxR;
-        while (r > 1 && (jobs.total_rows + r - 1) / r < kMinWarpsPerSm * sm_count) r /= 2;
+        while (r > 1 && (jobs.total_rows + r - 1) / r < min_warps_per_sm() * sm_count) r /= 2;
     }
     r = std::min(r, kMaxR);
     if (rope) r = std::max(r, 2);  // the rotated pairs are neighbouring rows of one warp

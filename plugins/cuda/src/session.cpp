@@ -303,14 +303,16 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
             rope_and_store_kv(q, k, v, positions, nt, rp, L.kv, as, stream_);
             mark("(qk norm) rope + kv store");
         }
-        // A decode step's attention quantizes its output for a Q8_0 output projection itself.
-        const bool attn_q8 = act_format_for(L.wo.type) == ActFormat::Q8_0 && attention_quantizes_q8(as, nt);
+        // A decode step's attention quantizes its output for the output projection itself.
+        const ActFormat wo_format = act_format_for(L.wo.type);
+        const bool attn_q8 = attention_quantizes(as, nt, wo_format);
         attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(),
-                  split_counters_.get<int>(), attn, attn_q8 ? act_.q : nullptr, attn_q8 ? act_.ds : nullptr, stream_);
+                  split_counters_.get<int>(), attn, wo_format, attn_q8 ? act_.q : nullptr,
+                  attn_q8 ? act_.ds : nullptr, stream_);
         mark("attention");
         if (attn_q8) {
             in = ActInput{};
-            in.format = ActFormat::Q8_0;
+            in.format = wo_format;
             in.n_tokens = nt;
             in.cols = Q;
             in.src = attn;
