@@ -214,6 +214,7 @@ ActFormat act_format_for(uint32_t weight_type) {
         case APR_TYPE_F16: return ActFormat::F16;
         case APR_TYPE_BF16: return ActFormat::BF16;
         case APR_TYPE_Q4_0:
+        case kTypeQ4_0x8:
         case APR_TYPE_Q4_1:
         case APR_TYPE_Q5_0:
         case APR_TYPE_Q5_1:

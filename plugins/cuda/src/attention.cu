@@ -3,9 +3,10 @@
 // scores against the query (held in shared memory, pre-scaled by 1/sqrt(head_dim)), an online
 // softmax (running max m, running sum l), and the value rows accumulated with each lane owning
 // head_dim/32 output dimensions. The warps and then the splits are merged by rescaling with
-// exp(m_i - M). Splitting the keys over blocks keeps the GPU busy for a single decode token
-// with a long context; the number of splits is fixed per launch, so a captured decode graph
-// works for every position.
+// exp(m_i - M), the splits by the last of a (head, token)'s blocks to finish (a counter per
+// head and token), so there is no launch of its own for that. Splitting the keys over blocks
+// keeps the GPU busy for a single decode token with a long context; the number of splits is
+// fixed per launch, so a captured decode graph works for every position.
 #include <cuda_fp16.h>
 
 #include <cfloat>
@@ -50,11 +51,100 @@ __device__ __forceinline__ float warp_sum(float v) {
 // exp(m - M) as a weight for a partial result whose max is m; an empty partial (m = -inf) weighs 0.
 __device__ __forceinline__ float rescale(float m, float M) { return m == -FLT_MAX ? 0.0f : expf(m - M); }
 
+constexpr int kMaxSplits = 64;
+
+// Merges the splits of one (head h, token t): weights exp(m_i - M) / L computed once in shared
+// memory, then each thread sums one output dimension over the splits. With `q8` set (head_dim
+// a multiple of 32, the output projection's input format Q8_0) the block also quantizes its
+// head's output as the activation preparation kernel would (activations.cu: a warp holds one
+// 32-value block; the same operations), which saves that kernel's launch. The partials are
+// read through L2 (__ldcg): other blocks of the same launch may have written them.
+__device__ __forceinline__ void combine_splits(const AttentionShape& s, int n_splits, const float* partial_acc,
+                                               const float* partial_ml, float* out, int8_t* q8, float2* q8_ds,
+                                               int h, int t) {
+    __shared__ float weight_s[kMaxSplits];
+    const int hd = s.head_dim;
+    const size_t first = (size_t(t) * s.n_head + h) * n_splits;
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        float m[kMaxSplits / 32], l[kMaxSplits / 32];
+        float M = -FLT_MAX;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            m[j] = i < n_splits ? __ldcg(partial_ml + 2 * (first + i)) : -FLT_MAX;
+            l[j] = i < n_splits ? __ldcg(partial_ml + 2 * (first + i) + 1) : 0.0f;
+            M = fmaxf(M, m[j]);
+        }
+        M = warp_max(M);
+        float L = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) L += l[j] * rescale(m[j], M);
+        L = warp_sum(L);
+#pragma unroll
+        for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = lane + 32 * j;
+            if (i < n_splits) weight_s[i] = rescale(m[j], M) / L;
+        }
+    }
+    __syncthreads();
+    const size_t o0 = (size_t(t) * s.n_head + h) * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float sum = 0.0f;
+#pragma unroll 4
+        for (int i = 0; i < n_splits; ++i) sum += __ldcg(partial_acc + (first + i) * hd + d) * weight_s[i];
+        out[o0 + d] = sum;
+        if (q8) {  // the whole warp is inside the head: hd is a multiple of 32
+            const float amax = warp_max(fabsf(sum));
+            const float dq = amax / 127.0f;
+            const float mul = dq != 0.0f ? 1.0f / dq : 0.0f;
+            const int qv = int(rintf(sum * mul));
+            const int qsum = __reduce_add_sync(0xffffffffu, qv);
+            q8[o0 + d] = int8_t(qv);
+            if ((threadIdx.x & 31) == 0) q8_ds[(o0 + d) / 32] = make_float2(__half2float(__float2half_rn(dq)), float(qsum));
+        }
+    }
+}
+
+// Q8_K quantization of the 256 values at x (one warp; lane l takes values 8l .. 8l+7), written
+// to q (same offset as x from the row start: `q` and `ds` point at the row's block) as the
+// activation preparation kernel does it (activations.cu): the same operations in the same order.
+__device__ __forceinline__ void quantize_q8k_256(const float* x, int8_t* q_row, float2* ds_row, int lane) {
+    float v[8];
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        v[i] = x[8 * lane + i];
+        amax = fmaxf(amax, fabsf(v[i]));
+    }
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    const float mul = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const float stored = amax != 0.0f ? 1.0f / mul : 0.0f;
+    int qi[8];
+    int sum = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        qi[i] = min(int(rintf(v[i] * mul)), 127);
+        sum += qi[i];
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    uint2 packed;
+    packed.x = uint32_t(qi[0] & 255) | uint32_t(qi[1] & 255) << 8 | uint32_t(qi[2] & 255) << 16 |
+               uint32_t(qi[3] & 255) << 24;
+    packed.y = uint32_t(qi[4] & 255) | uint32_t(qi[5] & 255) << 8 | uint32_t(qi[6] & 255) << 16 |
+               uint32_t(qi[7] & 255) << 24;
+    *reinterpret_cast<uint2*>(q_row + 8 * lane) = packed;
+    if ((lane & 3) == 0) ds_row[lane / 4] = make_float2(stored, float(sum));
+}
+
 template <typename T>
 __global__ void __launch_bounds__(32 * kWarps)
     attention_partial_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                              AttentionShape s, const int32_t* __restrict__ positions, int n_splits, float scale,
-                             float* __restrict__ partial_acc, float* __restrict__ partial_ml) {
+                             float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* q8,
+                             float2* q8_ds, bool q8k) {
     wait_for_previous_kernel();
     const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
     const int n_tokens = gridDim.y;
@@ -82,9 +172,21 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
     for (int j = 0; j < kDimsPerLane; ++j) acc[j] = 0.0f;
 
-    for (int base = k_begin + warp * 32; base < k_end; base += 32 * kWarps) {
+    // Warp w takes tiles w, w + kWarps, ... of the split's keys; a split of fewer tiles than
+    // warps (short contexts) is instead cut into kWarps contiguous runs of at most 32 keys, so
+    // that the warps share its keys rather than the first ones walking them all. (Cutting longer
+    // splits that way too would add a nearly empty tile to every warp: measured slower at 4096.)
+    const int n_split_keys = k_end - k_begin;
+    int w_begin = k_begin + 32 * warp, w_end = k_end, w_step = 32 * kWarps;
+    if (n_split_keys > 0 && (n_split_keys + 31) / 32 < kWarps) {
+        const int per_warp = (n_split_keys + kWarps - 1) / kWarps;
+        w_begin = k_begin + warp * per_warp;
+        w_end = min(k_end, w_begin + per_warp);
+        w_step = 32;
+    }
+    for (int base = w_begin; base < w_end; base += w_step) {
         const int key = base + lane;
-        const bool valid = key < k_end;
+        const bool valid = key < w_end;
         float score = -FLT_MAX;
         if (valid) {
             const T* kr = K + size_t(key) * hd;
@@ -103,7 +205,7 @@ __global__ void __launch_bounds__(32 * kWarps)
         l = l * correction + warp_sum(p);
 #pragma unroll
         for (int j = 0; j < kDimsPerLane; ++j) acc[j] *= correction;
-        const int n_valid = min(32, k_end - base);
+        const int n_valid = min(32, w_end - base);
 #pragma unroll 4
         for (int jj = 0; jj < n_valid; ++jj) {
             const float pj = __shfl_sync(0xffffffffu, p, jj);
@@ -146,6 +248,32 @@ __global__ void __launch_bounds__(32 * kWarps)
         partial_ml[2 * slot] = M;
         partial_ml[2 * slot + 1] = L;
     }
+    // The last of the blocks of a (head group, token) to finish merges all their splits (no
+    // combine launch) and resets the group's counter for the next launch. A group is one head,
+    // or with q8k the heads of one Q8_K block of 256 outputs, which it then also quantizes.
+    const int group = q8k ? 256 / hd : 1;
+    const int h0 = h - h % group;
+    __shared__ bool last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int* counter = split_counters + size_t(t) * s.n_head + h0;
+        last = atomicAdd(counter, 1) == n_splits * group - 1;
+        if (last) *counter = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    if (!q8k) {
+        combine_splits(s, n_splits, partial_acc, partial_ml, out, q8, q8_ds, h, t);
+        return;
+    }
+    for (int hh = h0; hh < h0 + group; ++hh) {
+        combine_splits(s, n_splits, partial_acc, partial_ml, out, nullptr, nullptr, hh, t);
+        __syncthreads();  // weight_s is reused by the next head, and warp 0 reads all outputs below
+    }
+    const size_t o0 = (size_t(t) * s.n_head + h0) * hd;
+    if (threadIdx.x < 32) quantize_q8k_256(out + o0, q8 + o0, q8_ds + o0 / 32, threadIdx.x);
 }
 
 // Prefill: a block per (head, tile of kPrefillQueries consecutive tokens); each warp owns
@@ -262,54 +390,23 @@ __global__ void __launch_bounds__(32 * kWarps)
     }
 }
 
-constexpr int kMaxSplits = 64;
-
-// Merges the splits of one (head, token): weights exp(m_i - M) / L computed once in shared
-// memory, then each thread sums one output dimension over the splits.
-__global__ void __launch_bounds__(128)
-    attention_combine_kernel(AttentionShape s, int n_splits, const float* __restrict__ partial_acc,
-                             const float* __restrict__ partial_ml, float* __restrict__ out) {
-    wait_for_previous_kernel();
-    __shared__ float weight_s[kMaxSplits];
-    const int h = blockIdx.x, t = blockIdx.y;
-    const int hd = s.head_dim;
-    const size_t first = (size_t(t) * s.n_head + h) * n_splits;
-    if (threadIdx.x < 32) {
-        const int lane = threadIdx.x;
-        float m[kMaxSplits / 32], l[kMaxSplits / 32];
-        float M = -FLT_MAX;
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) {
-            const int i = lane + 32 * j;
-            m[j] = i < n_splits ? partial_ml[2 * (first + i)] : -FLT_MAX;
-            l[j] = i < n_splits ? partial_ml[2 * (first + i) + 1] : 0.0f;
-            M = fmaxf(M, m[j]);
-        }
-        M = warp_max(M);
-        float L = 0.0f;
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) L += l[j] * rescale(m[j], M);
-        L = warp_sum(L);
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) {
-            const int i = lane + 32 * j;
-            if (i < n_splits) weight_s[i] = rescale(m[j], M) / L;
-        }
-    }
-    __syncthreads();
-    float* o = out + (size_t(t) * s.n_head + h) * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float sum = 0.0f;
-#pragma unroll 4
-        for (int i = 0; i < n_splits; ++i) sum += partial_acc[(first + i) * hd + d] * weight_s[i];
-        o[d] = sum;
-    }
-}
-
 }  // namespace
 
+bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format) {
+    if (n_tokens >= kPrefillQueries || s.head_dim % 32 != 0) return false;
+    if (format == ActFormat::Q8_0) return true;
+    // Q8_K: whole heads per block of 256, whole blocks per token.
+    return format == ActFormat::Q8_K && 256 % s.head_dim == 0 && s.n_head % (256 / s.head_dim) == 0;
+}
+
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, float* out, cudaStream_t stream) {
+               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out,
+               ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream) {
+    if (out_q && !attention_quantizes(s, n_tokens, out_format))
+        throw BackendError(APR_ERR_INTERNAL, "attention: a quantized output asked for where the kernel cannot give it");
+    const bool q8k = out_q && out_format == ActFormat::Q8_K;
+    int8_t* out_q8 = out_q;
+    float2* out_q8_ds = out_ds;
     if (n_splits < 1 || n_splits > kMaxSplits)
         throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(n_splits) + " key splits (1.." +
                                                  std::to_string(kMaxSplits) + " supported)");
@@ -340,15 +437,12 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
     if (kv.f16)
         launch_kernel("attention kernel", attention_partial_kernel<__half>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml);
+            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds, q8k);
     else
         launch_kernel("attention kernel", attention_partial_kernel<float>, grid, 32 * kWarps, 0, stream,
             q, static_cast<const float*>(kv.k), static_cast<const float*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml);
+            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds, q8k);
     check_launch("attention kernel");
-    launch_kernel("attention combine kernel", attention_combine_kernel, dim3(s.n_head, n_tokens), 128, 0, stream, s,
-                  n_splits, partial_acc, partial_ml, out);
-    check_launch("attention combine kernel");
 }
 
 }  // namespace apr_cuda

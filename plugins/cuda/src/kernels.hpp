@@ -7,6 +7,7 @@
 // (rounded or quantized) as llama.cpp multiplies them, see ActFormat.
 #pragma once
 
+#include <apr/backend.h>
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -22,6 +23,10 @@ struct DeviceMatrix {
     int rows = 0, cols = 0;
     size_t row_bytes = 0;
 };
+
+// Weight types of the backend's own, beyond backend.h's: layouts it regroups at upload for
+// aligned loads (weight_repack.hpp), numerically the same as the type they come from.
+constexpr uint32_t kTypeQ4_0x8 = 0x10000u | APR_TYPE_Q4_0;  // FormatQ4_0x8, weight_formats.cuh
 
 // What a matrix product multiplies its input activations as: llama.cpp's CPU backend converts
 // them to the weight type's "vec_dot type" first (../shared/testdata/oracle/README.md), and so do
@@ -91,6 +96,16 @@ struct MatmulOut {
 // quantized matrices of one type and width and the input is a decode batch (Q/K/V, gate/up).
 // The caller prepares `in` for every W (equal activation formats).
 void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t stream);
+// matmul_group for a decode step's Q, K and V (qkv[0..2], one token) with rope_and_store_kv
+// fused into the product: q and k rotated in their outputs (biases added before the rotation,
+// as unfused), k and v stored in the cache; nothing may come between (no q/k norms). Enqueues
+// nothing and returns false where the fused kernel does not apply (the matrices are not all of
+// one type stored in aligned chunk segments, or NEOX RoPE, whose pairs are not neighbouring rows).
+struct RopeParams;
+struct KvLayer;
+struct AttentionShape;
+bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopeParams& p, const KvLayer& kv,
+                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream);
 // The two kernels behind matmul, for the tests that compare them.
 void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream);
@@ -128,10 +143,16 @@ void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positi
                        const KvLayer& kv, const AttentionShape& s, cudaStream_t stream);
 // Causal attention of q [n_tokens][n_head*head_dim] over cache entries 0..positions[t], written
 // to out [n_tokens][n_head*head_dim]. The keys of each (token, head) are split over n_splits
-// blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats and
-// partial_ml twice n_tokens*n_head*n_splits.
+// blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats,
+// partial_ml twice n_tokens*n_head*n_splits, and split_counters n_tokens*n_head ints, zero
+// before the first call (the kernel leaves them zero again).
+// With out_q / out_ds set, the output is also prepared for a product as `out_format` (Q8_0 or
+// Q8_K: [n_tokens][cols] int8 and [n_tokens][cols/32] {scale, sum}, the bits prepare_input
+// gives), which only the decode path does: see attention_quantizes.
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, float* out, cudaStream_t stream);
+               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out,
+               ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream);
+bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format);
 
 // x[t] = row tokens[t] of the embedding matrix (decoded to f32).
 void embed(const DeviceMatrix& table, const int32_t* tokens, int n_tokens, float* x, cudaStream_t stream);

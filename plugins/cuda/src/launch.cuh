@@ -5,7 +5,8 @@
 // before it, which matters for a decode step of hundreds of short kernels. The order of memory
 // effects is that of plain stream launches (each kernel waits for the whole previous grid, and
 // by induction for everything before it). Opt-in with APR_CUDA_PDL=1: on the H200 (7B Q4_0,
-// CUDA graph decode) it measured slower, 288 against 300 tokens/s without it, so by default the
+// CUDA graph decode) it measured slower, 288 against 300 tokens/s without it, and again with the
+// segmented mat-vec that streams weights before its wait (376 against 394), so by default the
 // kernels are launched without the attribute and the wait is a no-op.
 #pragma once
 
@@ -26,11 +27,23 @@ inline bool pdl_enabled() {
     return enabled;
 }
 
-__device__ __forceinline__ void wait_for_previous_kernel() {
+// The two halves of wait_for_previous_kernel, for kernels that let the next one in only near
+// their end: scheduled early, the next kernel's blocks would hold SM resources (spinning in their
+// own wait) that this kernel's later blocks need.
+__device__ __forceinline__ void wait_for_inputs() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
+}
+
+__device__ __forceinline__ void wait_for_previous_kernel() {
+    wait_for_inputs();
+    allow_next_kernel();
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute unless disabled;

@@ -157,8 +157,11 @@ __device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// Registers capped for 4 blocks (16 warps) per SM, against 3 uncapped: 7,982 tokens/s instead of
+// 6,150 for a 7B Q4_0 pp512 on the H200 (5,717 with 8 chunks per step, uncapped). Q4_0x8 and
+// Q8_0 do not spill at that cap; the other formats spill a few dozen bytes.
 template <class F>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 4)
     matmul_q8_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks,
                      const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens, float* y, int ldy,
                      const float* __restrict__ bias, const float* residual, int ldr) {
@@ -314,8 +317,7 @@ void matmul_tiled(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, 
     const bool quantized = dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
         launch_kernel("tiled int8 matmul kernel", matmul_q8_kernel<F>, grid, kThreads, 0, stream, W.data, W.row_bytes,
-                      W.rows, W.cols / 32, in.q, in.ds,
-                                                           in.n_tokens, y, ldy, bias, residual, ldr);
+                      W.rows, W.cols / 32, in.q, in.ds, in.n_tokens, y, ldy, bias, residual, ldr);
     });
     if (!quantized) {
         dispatch_float_format(W.type, [&](auto format) {

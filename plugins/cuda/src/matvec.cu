@@ -17,6 +17,7 @@
 #include "backend_error.hpp"
 #include "kernels.hpp"
 #include "launch.cuh"
+#include "matvec_jobs.cuh"
 #include "weight_formats.cuh"
 
 #include <algorithm>
@@ -75,35 +76,6 @@ __device__ __forceinline__ void stage_issue(const uint8_t* __restrict__ src, uin
         uint16_t* d = reinterpret_cast<uint16_t*>(dst);
         for (int i = lane; i < n / 2; i += 32) d[i] = __ldg(s + i);
     }
-}
-
-// Up to kMaxJobs matrices of the same type and width multiplied with the same input in one
-// launch (Q/K/V, gate/up): rows first_row .. first_row + rows - 1 of the launch are job k's.
-constexpr int kMaxJobs = 3;
-struct Q8Job {
-    const uint8_t* W;
-    int rows;
-    int first_row;
-    float* y;
-    int ldy;
-    const float* bias;
-    const float* residual;
-    int ldr;
-};
-struct Q8Jobs {
-    Q8Job job[kMaxJobs];
-    int n;
-    int total_rows;
-};
-
-// The job holding launch row `row`, field by field (a dynamically indexed parameter array would
-// go through local memory).
-__device__ __forceinline__ Q8Job job_of(const Q8Jobs& jobs, int row) {
-    Q8Job job = jobs.job[0];
-#pragma unroll
-    for (int k = 1; k < kMaxJobs; ++k)
-        if (k < jobs.n && row >= jobs.job[k].first_row) job = jobs.job[k];
-    return job;
 }
 
 // A persistent grid: warp w of W in all takes launch rows w, w + W, ...; each row in stages of
@@ -217,20 +189,8 @@ void find_occupancy() {
 
 int g_sm_count = 0;  // set by configure_matvec
 
-// One launch for the jobs in `outs` (all of W's type and width), B tokens from `xq`/`xds`.
-template <class F, int B>
-void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const float2* xds, cudaStream_t stream) {
-    constexpr int kStepBytes = 32 / F::kBlockChunks * F::kBlockBytes;  // 32 chunks
-    const DeviceMatrix& W0 = *outs[0].W;
-    const int n_chunks = W0.cols / 32;
-    const int steps = (n_chunks + 31) / 32;
-    // Whole rows when they fit, else the fewest equal-ish stages.
-    const int max_steps = std::max(1, kStageBytes / kStepBytes);
-    const int n_stages = (steps + max_steps - 1) / max_steps;
-    const int steps_per_stage = (steps + n_stages - 1) / n_stages;
-    const int chunks_per_stage = 32 * steps_per_stage;
-    const size_t smem = size_t(2 * kQ8Warps) * steps_per_stage * kStepBytes;
-    const int unit = widest_unit(W0.row_bytes, kStepBytes);
+// The jobs of outputs outs[0..n) for token `token` of their y / residual rows.
+Q8Jobs make_jobs(const MatmulOut* outs, int n, int token) {
     Q8Jobs jobs{};
     jobs.n = n;
     int rows = 0;
@@ -248,14 +208,38 @@ void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const 
         rows += o.W->rows;
     }
     jobs.total_rows = rows;
-    // As many rows for every warp: with more warps than rows per round of resident warps, the
-    // last round would run on a fraction of them (measured: 4096-row matrices at 1.3 TB/s).
-    const int resident_warps = Q8Occupancy<F, B>::blocks_per_sm * std::max(1, g_sm_count) * kQ8Warps;
-    const int rows_per_warp = (rows + resident_warps - 1) / resident_warps;
-    const int warps = (rows + rows_per_warp - 1) / rows_per_warp;
-    const int blocks = std::max(1, (warps + kQ8Warps - 1) / kQ8Warps);
-    launch_kernel("int8 matvec kernel", matvec_q8_kernel<F, B>, blocks, 32 * kQ8Warps, smem, stream, jobs,
-                  W0.row_bytes, n_chunks, unit, chunks_per_stage, xq, xds);
+    return jobs;
+}
+
+// One launch for the jobs in `outs` (all of W's type and width), B tokens from `xq`/`xds`.
+template <class F, int B>
+void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const float2* xds, cudaStream_t stream) {
+    const DeviceMatrix& W0 = *outs[0].W;
+    const Q8Jobs jobs = make_jobs(outs, n, token);
+    const int rows = jobs.total_rows;
+    if constexpr (F::type == kTypeQ4_0x8 || F::type == APR_TYPE_Q4_K) {
+        // Aligned 16-byte chunk segments: streamed straight into registers (matvec_seg.cu).
+        launch_matvec_segmented(F::type, jobs, W0.row_bytes, W0.cols, B, xq, xds, nullptr, g_sm_count, stream);
+    } else {
+        constexpr int kStepBytes = 32 / F::kBlockChunks * F::kBlockBytes;  // 32 chunks
+        const int n_chunks = W0.cols / 32;
+        const int steps = (n_chunks + 31) / 32;
+        // Whole rows when they fit, else the fewest equal-ish stages.
+        const int max_steps = std::max(1, kStageBytes / kStepBytes);
+        const int n_stages = (steps + max_steps - 1) / max_steps;
+        const int steps_per_stage = (steps + n_stages - 1) / n_stages;
+        const int chunks_per_stage = 32 * steps_per_stage;
+        const size_t smem = size_t(2 * kQ8Warps) * steps_per_stage * kStepBytes;
+        const int unit = widest_unit(W0.row_bytes, kStepBytes);
+        // As many rows for every warp: with more warps than rows per round of resident warps, the
+        // last round would run on a fraction of them (measured: 4096-row matrices at 1.3 TB/s).
+        const int resident_warps = Q8Occupancy<F, B>::blocks_per_sm * std::max(1, g_sm_count) * kQ8Warps;
+        const int rows_per_warp = (rows + resident_warps - 1) / resident_warps;
+        const int warps = (rows + rows_per_warp - 1) / rows_per_warp;
+        const int blocks = std::max(1, (warps + kQ8Warps - 1) / kQ8Warps);
+        launch_kernel("int8 matvec kernel", matvec_q8_kernel<F, B>, blocks, 32 * kQ8Warps, smem, stream, jobs,
+                      W0.row_bytes, n_chunks, unit, chunks_per_stage, xq, xds);
+    }
 }
 
 // ---- float weights, f32 activations ------------------------------------------------------------
@@ -504,6 +488,32 @@ void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t
         check_launch("grouped matvec kernel");
         t += b;
     }
+}
+
+bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopeParams& p, const KvLayer& kv,
+                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream) {
+    const DeviceMatrix& W0 = *qkv[0].W;
+    if (in.n_tokens != 1 || !is_segmented_type(W0.type) || act_format_for(W0.type) != in.format ||
+        in.cols != W0.cols || p.rope_type != APR_ROPE_NORM || p.head_dim % 2 != 0 || p.n_rot % 2 != 0 ||
+        p.head_dim != s.head_dim)
+        return false;
+    for (const MatmulOut& o : qkv)
+        if (o.W->type != W0.type || o.W->cols != W0.cols || o.W->rows % 2 != 0) return false;
+    SegRope rope{};
+    rope.positions = positions;
+    rope.head_dim = p.head_dim;
+    rope.n_rot = p.n_rot;
+    rope.n_ctx = s.n_ctx;
+    rope.freq_base = p.freq_base;
+    rope.freq_scale = p.freq_scale;
+    rope.freq_divisors = p.freq_divisors;
+    rope.kc = kv.k;
+    rope.vc = kv.v;
+    rope.kv_f16 = kv.f16;
+    launch_matvec_segmented(W0.type, make_jobs(qkv, 3, 0), W0.row_bytes, W0.cols, 1, in.q, in.ds, &rope, g_sm_count,
+                            stream);
+    check_launch("segmented matvec kernel (fused RoPE)");
+    return true;
 }
 
 void matmul(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias, const float* residual,

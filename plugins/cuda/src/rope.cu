@@ -1,9 +1,11 @@
 // RoPE on q and k in place. The angle of pair i at position p is
 // p * freq_scale * base^(-2i/n_rot) (divided by rope_freqs[i] when given), computed in f64 as
 // the reference does, so long positions do not lose the angle's low bits. Each block handles
-// one token: it computes the n_rot/2 cosines and sines once into shared memory (the costly f64
-// part, one pair per thread), then rotates every head of q and k with them, and then writes the
-// token's (rotated) k and its v into the KV cache, which saves a launch per layer.
+// kHeadsPerBlock heads (of q's and then k's) of one token, so that a decode step's single token
+// is spread over several SMs instead of one: it computes the n_rot/2 cosines and sines into
+// shared memory (the costly f64 part, one pair per thread), rotates its heads with them, and
+// then writes its k heads (rotated) and the matching v heads into the KV cache, which saves a
+// launch per layer.
 #include <cuda_fp16.h>
 
 #include "kernels.hpp"
@@ -14,6 +16,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxPairs = 128;  // head_dim <= 256 (model_layout.cpp)
+constexpr int kHeadsPerBlock = 4;
 
 __device__ __forceinline__ void to_cache(float v, float* dst) { *dst = v; }
 __device__ __forceinline__ void to_cache(float v, __half* dst) { *dst = __float2half_rn(v); }
@@ -34,8 +37,9 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
     const int heads = p.n_head + p.n_head_kv;
-    for (int idx = threadIdx.x; idx < heads * n_pairs; idx += kThreads) {
-        const int h = idx / n_pairs, i = idx % n_pairs;
+    const int h0 = blockIdx.y * kHeadsPerBlock, h1 = min(heads, h0 + kHeadsPerBlock);
+    for (int idx = threadIdx.x; idx < (h1 - h0) * n_pairs; idx += kThreads) {
+        const int h = h0 + idx / n_pairs, i = idx % n_pairs;
         float* head = h < p.n_head ? q + (size_t(t) * p.n_head + h) * p.head_dim
                                    : k + (size_t(t) * p.n_head_kv + (h - p.n_head)) * p.head_dim;
         const int a = p.rope_type == 1 ? i : 2 * i;  // APR_ROPE_NEOX : APR_ROPE_NORM
@@ -44,11 +48,14 @@ __global__ void __launch_bounds__(kThreads)
         head[a] = float(x0 * c - x1 * sn);
         head[b] = float(x0 * sn + x1 * c);
     }
-    // Each cache row [h][pos] gets head_dim values of k (some rotated by other threads) and v.
+    // Each cache row [h][pos] of this block's k heads gets head_dim values of k (rotated by
+    // other threads of the block) and of v.
     __syncthreads();
+    const int kv0 = max(h0, p.n_head) - p.n_head, kv1 = h1 - p.n_head;
+    if (kv1 <= kv0) return;
     const int cache_pos = positions[t];
     const int kv_dim = s.n_head_kv * s.head_dim;
-    for (int i = threadIdx.x; i < kv_dim; i += kThreads) {
+    for (int i = kv0 * s.head_dim + threadIdx.x; i < kv1 * s.head_dim; i += kThreads) {
         const int h = i / s.head_dim, d = i % s.head_dim;
         const size_t dst = (size_t(h) * s.n_ctx + cache_pos) * s.head_dim + d;
         to_cache(k[size_t(t) * kv_dim + i], kc + dst);
@@ -60,11 +67,12 @@ __global__ void __launch_bounds__(kThreads)
 
 void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positions, int n_tokens, const RopeParams& p,
                        const KvLayer& kv, const AttentionShape& s, cudaStream_t stream) {
+    const dim3 grid(n_tokens, (p.n_head + p.n_head_kv + kHeadsPerBlock - 1) / kHeadsPerBlock);
     if (kv.f16)
-        launch_kernel("rope kernel", rope_kernel<__half>, n_tokens, kThreads, 0, stream, q, k, v, positions, p,
+        launch_kernel("rope kernel", rope_kernel<__half>, grid, kThreads, 0, stream, q, k, v, positions, p,
                       static_cast<__half*>(kv.k), static_cast<__half*>(kv.v), s);
     else
-        launch_kernel("rope kernel", rope_kernel<float>, n_tokens, kThreads, 0, stream, q, k, v, positions, p,
+        launch_kernel("rope kernel", rope_kernel<float>, grid, kThreads, 0, stream, q, k, v, positions, p,
                       static_cast<float*>(kv.k), static_cast<float*>(kv.v), s);
 }
 

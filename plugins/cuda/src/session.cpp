@@ -1,5 +1,7 @@
 #include "session.hpp"
 
+#include "weight_repack.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -118,12 +120,32 @@ void Session::upload_weights(const ModelLayout& m) {
         offsets[t->view->data] = total;
         total += align_up(t->view->n_bytes);
     }
+    // Matrices that only the matrix products read are stored in the device layout of their type
+    // (weight_repack.hpp); the embedding table keeps its own, and so does an output matrix tied to it.
+    std::map<const void*, uint32_t> device_type;
+    auto note_matrix = [&](const TensorRef& t) {
+        if (t.present()) device_type[t.view->data] = device_weight_type(t.type, t.cols);
+    };
+    note_matrix(m.output);
+    for (const LayerRefs& L : m.layers)
+        for (const TensorRef* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) note_matrix(*t);
+    if (m.token_embd.present()) device_type.erase(m.token_embd.view->data);
+
     weights_ = DeviceBuffer(total, "model weights");
     std::map<const void*, bool> copied;
+    std::vector<uint8_t> staging;
     for (const TensorRef* t : all) {
         if (!t->present() || copied[t->view->data]) continue;
         copied[t->view->data] = true;
-        cuda_check(cudaMemcpy(weights_.get<uint8_t>() + offsets[t->view->data], t->view->data, t->view->n_bytes,
+        const void* src = t->view->data;
+        const auto dt = device_type.find(t->view->data);
+        if (dt != device_type.end() && dt->second != t->type) {
+            staging.resize(t->view->n_bytes);
+            repack_rows(t->type, t->cols, static_cast<const uint8_t*>(t->view->data), staging.data(), t->rows,
+                        t->row_bytes);
+            src = staging.data();
+        }
+        cuda_check(cudaMemcpy(weights_.get<uint8_t>() + offsets[t->view->data], src, t->view->n_bytes,
                               cudaMemcpyHostToDevice),
                    "uploading weights (cudaMemcpy)");
     }
@@ -133,7 +155,8 @@ void Session::upload_weights(const ModelLayout& m) {
     auto mat = [&](const TensorRef& t) {
         DeviceMatrix d;
         d.data = weights_.get<uint8_t>() + offsets[t.view->data];
-        d.type = t.type;
+        const auto dt = device_type.find(t.view->data);
+        d.type = dt != device_type.end() ? dt->second : t.type;
         d.rows = int(t.rows);
         d.cols = int(t.cols);
         d.row_bytes = t.row_bytes;
@@ -200,6 +223,9 @@ void Session::allocate_state() {
     logits_ = DeviceBuffer(U * V * 4, "logits");
     partial_acc_ = DeviceBuffer(size_t(partial_slots_) * m.head_dim * 4, "attention partials");
     partial_ml_ = DeviceBuffer(size_t(partial_slots_) * 2 * 4, "attention partials");
+    // One per (token, head) of the split attention, which runs below kPrefillQueries (16) tokens.
+    split_counters_ = DeviceBuffer(size_t(16) * m.n_head * sizeof(int), "attention split counters");
+    cuda_check(cudaMemset(split_counters_.get(), 0, split_counters_.bytes()), "clearing the split counters");
     // Prepared matrix-product inputs: up to max(n_embd, q_dim, n_ff) values per token.
     const size_t widest = std::max({E, Q, F});
     act_rounded_ = DeviceBuffer(U * widest * 4, "rounded activations");
@@ -252,12 +278,17 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
     mark("start");
     embed(token_embd_, tokens, nt, x, stream_);
     mark("embed");
+    static const bool fuse_rope = !env_is("APR_CUDA_FUSE_ROPE", "0");
     for (const Layer& L : layers_) {
         ActInput in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
         mark("rms_norm + prepare");
+        bool roped = false;  // q and k rotated, k and v in the cache already
         if (L.wk.type == L.wq.type && L.wv.type == L.wq.type) {
             const MatmulOut qkv[3] = {{&L.wq, q, Q, L.bq}, {&L.wk, k, KV, L.bk}, {&L.wv, v, KV, L.bv}};
-            matmul_group(qkv, 3, in, stream_);
+            // A decode step rotates and stores in the product's epilogue where it can
+            // (APR_CUDA_FUSE_ROPE=0: never, for measurements).
+            roped = fuse_rope && !L.q_norm && !L.k_norm && matmul_qkv_rope(qkv, in, rp, L.kv, as, positions, stream_);
+            if (!roped) matmul_group(qkv, 3, in, stream_);
         } else {
             matmul(L.wq, in, q, Q, L.bq, nullptr, 0, stream_);
             in = prepare_input_for(in, L.wk.type, act_, stream_);
@@ -266,15 +297,32 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
             matmul(L.wv, in, v, KV, L.bv, nullptr, 0, stream_);
         }
         mark("matmul q k v");
-        if (L.q_norm) rms_norm(q, hd, q, hd, L.q_norm, hd, nt * int(m.n_head), eps, stream_);
-        if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
-        rope_and_store_kv(q, k, v, positions, nt, rp, L.kv, as, stream_);
-        mark("(qk norm) rope + kv store");
-        attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(), attn,
-                  stream_);
+        if (!roped) {
+            if (L.q_norm) rms_norm(q, hd, q, hd, L.q_norm, hd, nt * int(m.n_head), eps, stream_);
+            if (L.k_norm) rms_norm(k, hd, k, hd, L.k_norm, hd, nt * int(m.n_head_kv), eps, stream_);
+            rope_and_store_kv(q, k, v, positions, nt, rp, L.kv, as, stream_);
+            mark("(qk norm) rope + kv store");
+        }
+        // A decode step's attention quantizes its output for the output projection itself.
+        const ActFormat wo_format = act_format_for(L.wo.type);
+        const bool attn_q8 = attention_quantizes(as, nt, wo_format);
+        attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(),
+                  split_counters_.get<int>(), attn, wo_format, attn_q8 ? act_.q : nullptr,
+                  attn_q8 ? act_.ds : nullptr, stream_);
         mark("attention");
-        in = prepare_input(attn, Q, nt, Q, L.wo.type, act_, stream_);
-        mark("prepare attention output");
+        if (attn_q8) {
+            in = ActInput{};
+            in.format = wo_format;
+            in.n_tokens = nt;
+            in.cols = Q;
+            in.src = attn;
+            in.ld_src = Q;
+            in.q = act_.q;
+            in.ds = act_.ds;
+        } else {
+            in = prepare_input(attn, Q, nt, Q, L.wo.type, act_, stream_);
+            mark("prepare attention output");
+        }
         matmul(L.wo, in, x, E, nullptr, x, E, stream_);
         mark("matmul o + residual");
         in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);

@@ -87,7 +87,8 @@ private:
     std::vector<Layer> layers_;
 
     DeviceBuffer kv_cache_;
-    DeviceBuffer x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_, partial_acc_, partial_ml_, tokens_, positions_;
+    DeviceBuffer x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_, partial_acc_, partial_ml_, split_counters_, tokens_,
+        positions_;
     DeviceBuffer act_rounded_, act_q_, act_ds_;  // matrix-product inputs as llama.cpp rounds them
     ActScratch act_;
     PinnedBuffer host_logits_, host_tokens_, host_positions_;

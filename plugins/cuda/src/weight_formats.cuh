@@ -26,6 +26,8 @@
 
 #include <cstdint>
 
+#include "kernels.hpp"
+
 namespace apr_cuda {
 
 __device__ __forceinline__ float load_half(const uint8_t* p) {
@@ -283,6 +285,40 @@ struct FormatQ8_0 {
     }
 };
 
+// Q4_0 regrouped at upload (weight_repack.hpp): each run of 8 blocks (256 elements) is stored as
+// their 8 fp16 scales (16 bytes) followed by their 8 x 16 quant bytes, so that a block's quants
+// are one aligned 16-byte load; same values and row length as Q4_0. Only matrices whose rows are
+// whole runs (cols % 256 == 0) are regrouped.
+struct FormatQ4_0x8 {
+    static constexpr uint32_t type = kTypeQ4_0x8;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* g = row + size_t(c >> 3) * 144;
+        const int j = c & 7;
+        const float d = load_half(g + 2 * j);
+        const uint4 q4 = __ldg(reinterpret_cast<const uint4*>(g + 16 + 16 * j));
+        const uint32_t words[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+        for (int k = 0; k < 16; ++k) {
+            const uint32_t byte = (words[k >> 2] >> (8 * (k & 3))) & 0xff;
+            w[k] = d * float(int(byte & 15) - 8);
+            w[k + 16] = d * float(int(byte >> 4) - 8);
+        }
+    }
+    static constexpr int kBlockBytes = 144, kBlockChunks = 8, kZero = 8;
+    static constexpr bool kHasMin = false, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int j, QuantChunk& o) {
+        o.a0 = o.a1 = half_at(b + 2 * j);
+        o.m = 0.0f;
+        const uint4 q4 = *reinterpret_cast<const uint4*>(b + 16 + 16 * j);
+        const uint32_t words[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            o.q[i] = int32_t(words[i] & 0x0f0f0f0fu);
+            o.q[4 + i] = int32_t((words[i] >> 4) & 0x0f0f0f0fu);
+        }
+    }
+};
+
 // ---- K-quants (256-element super-blocks; a chunk is sub-block c % 8 of super-block c / 8) ----
 
 // Q4_K / Q5_K pack eight 6-bit scales and eight 6-bit mins in 12 bytes: sub-blocks 0-3 use the
@@ -434,6 +470,7 @@ template <class Fn>
 bool dispatch_quant_format(uint32_t type, Fn&& fn) {
     switch (type) {
         case APR_TYPE_Q4_0: fn(FormatQ4_0{}); return true;
+        case kTypeQ4_0x8: fn(FormatQ4_0x8{}); return true;
         case APR_TYPE_Q4_1: fn(FormatQ4_1{}); return true;
         case APR_TYPE_Q5_0: fn(FormatQ5_0{}); return true;
         case APR_TYPE_Q5_1: fn(FormatQ5_1{}); return true;
