@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "vulkan_error.hpp"
@@ -25,10 +26,16 @@ constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
 constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
-struct MulMatParams {
-    uint64_t w, x, y, bias, up, x_scales, rope_table;
-    uint32_t ne0, rows, n_tokens, flags, rope_pos, rope_head_dim;
+struct MulMatVecParams {  // mul_mat.comp: up to three products (segments) of one input
+    uint64_t w[3], y[3], x, bias, up, x_scales, rope_table;
+    uint32_t ne0, rows[3], n_tokens, flags, rope_pos, rope_head_dim;
 };
+static_assert(sizeof(MulMatVecParams) <= Context::kPushConstantBytes);
+struct MulMatParams {  // mul_mm.comp
+    uint64_t w, x, y, bias, up, x_scales, rope_table;
+    uint32_t ne0, rows, n_tokens, flags;
+};
+constexpr uint32_t kFlagAccumulate = 1, kFlagBias = 2, kFlagSwiglu = 4, kFlagRope = 8;  // kFlagRope << segment
 struct GetRowsParams {
     uint64_t w, ids, y;
     uint32_t ne0, n_tokens;
@@ -119,6 +126,14 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         }
     }
     rope_table_ = dev(table.size());
+    // EXPERIMENT (temporary): APR_VULKAN_MATVEC=r4|w64|w256 picks another int8 mat-vec shape.
+    if (const char* mv = std::getenv("APR_VULKAN_MATVEC")) {
+        matvec_suffix_ = std::string("_") + mv;
+        if (matvec_suffix_ == "_r4") matvec_rows_ = 4;
+    }
+    // The profiler's timestamps belong to one recording at a time, so it records nothing ahead.
+    const char* no_ahead = std::getenv("APR_VULKAN_NO_RECORD_AHEAD");
+    record_ahead_ = !ctx_.profiler().enabled() && !(no_ahead && std::strcmp(no_ahead, "1") == 0);
     ctx_.upload(rope_table_, 0, table.data(), table.size() * sizeof(float));
     create_pipelines();
 }
@@ -132,7 +147,7 @@ void Session::create_pipelines() {
     for (const auto& l : model_.layers())
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
-        ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader + (int8_products(*t) ? "_i8" : ""), true));
+        ctx_.pipeline(mat_vec_variant(*t));
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     for (const auto& [shader, buffer] : rounded_) {
@@ -180,33 +195,79 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
 }
 
 void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up,
-                      int64_t rope_pos) {
-    MulMatParams p{w.address, x, y, 0, swiglu_up, 0, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1),
-                   n_tokens, 0, 0, 0};
-    if (rope_pos >= 0) {  // decode only (mul_mat.comp with ROWS even); the caller checks the rope type
-        p.flags |= 8u;
-        p.rope_table = rope_table_.address();
-        p.rope_pos = static_cast<uint32_t>(rope_pos);
-        p.rope_head_dim = view_.head_dim;
+                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
+    if (n_tokens == 1) {
+        mul_mat_vec(cmd, x, {{role, &w, y, bias, false}}, accumulate, swiglu_up, -1);
+        return;
     }
-    const bool int8 = n_tokens == 1 && int8_products(w);
-    if (int8) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
-        const Int8Copy* copy = int8_copy(w.format->activation_rounding);
-        p.x = copy->quants.address();
-        p.x_scales = copy->scales.address();
-    }
-    if (accumulate) p.flags |= 1u;
-    if (swiglu_up != 0) p.flags |= 4u;
+    MulMatParams p{w.address, input_for(w, x), y, 0, swiglu_up, 0, 0, static_cast<uint32_t>(w.ne0),
+                   static_cast<uint32_t>(w.ne1), n_tokens, 0};
+    if (accumulate) p.flags |= kFlagAccumulate;
+    if (swiglu_up != 0) p.flags |= kFlagSwiglu;
     if (bias && bias->present()) {
         p.bias = bias->address;
-        p.flags |= 2u;
+        p.flags |= kFlagBias;
     }
-    const uint32_t groups = ceil_div(p.rows, n_tokens == 1 ? kMatVecRows : kMatMatRows);
+    const uint32_t groups = ceil_div(p.rows, kMatMatRows);
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-    const std::string name = n_tokens == 1 ? variant(std::string("mul_mat_vec_") + w.format->shader + (int8 ? "_i8" : ""), true)
-                                           : std::string("mul_mm_") + w.format->shader;
-    dispatch(cmd, name, &p, sizeof p, gx, gy, n_tokens == 1 ? 1 : ceil_div(n_tokens, kMatMatTokens), role);
+    dispatch(cmd, std::string("mul_mm_") + w.format->shader, &p, sizeof p, gx, gy, ceil_div(n_tokens, kMatMatTokens),
+             role);
+}
+
+std::string Session::mat_vec_variant(const DeviceTensor& w) const {
+    const std::string name = variant(std::string("mul_mat_vec_") + w.format->shader + (int8_products(w) ? "_i8" : ""), true);
+    return int8_products(w) ? name + matvec_suffix_ : name;
+}
+
+void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
+                          VkDeviceAddress swiglu_up, int64_t rope_pos) {
+    for (size_t first = 0; first < products.size();) {
+        // A segment joins the dispatch while it has the same shader (weight type, int8 or not) and
+        // row length as the first, and neither has a bias (one bias pointer per dispatch).
+        const DeviceTensor& w = *products[first].w;
+        const std::string name = mat_vec_variant(w);
+        auto has_bias = [](const Product& p) { return p.bias && p.bias->present(); };
+        size_t end = first + 1;
+        while (end < products.size() && end - first < 3 && !has_bias(products[first]) && !has_bias(products[end]) &&
+               products[end].w->ne0 == w.ne0 && mat_vec_variant(*products[end].w) == name)
+            ++end;
+        MulMatVecParams p{};
+        p.x = input_for(w, x);
+        if (int8_products(w)) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
+            const Int8Copy* copy = int8_copy(w.format->activation_rounding);
+            p.x = copy->quants.address();
+            p.x_scales = copy->scales.address();
+        }
+        p.up = swiglu_up;
+        p.ne0 = static_cast<uint32_t>(w.ne0);
+        p.n_tokens = 1;
+        if (accumulate) p.flags |= kFlagAccumulate;
+        if (swiglu_up != 0) p.flags |= kFlagSwiglu;
+        if (has_bias(products[first])) {
+            p.bias = products[first].bias->address;
+            p.flags |= kFlagBias;
+        }
+        uint32_t groups = 0;
+        std::string label;
+        for (size_t i = first; i < end; ++i) {
+            const Product& pr = products[i];
+            const uint32_t s = static_cast<uint32_t>(i - first);
+            p.w[s] = pr.w->address;
+            p.y[s] = pr.y;
+            p.rows[s] = static_cast<uint32_t>(pr.w->ne1);
+            groups += ceil_div(p.rows[s], int8_products(*pr.w) ? matvec_rows_ : kMatVecRows);
+            if (pr.rope && rope_pos >= 0) {  // the caller checks the rope type (NORM pairs)
+                p.flags |= kFlagRope << s;
+                p.rope_table = rope_table_.address();
+                p.rope_pos = static_cast<uint32_t>(rope_pos);
+                p.rope_head_dim = view_.head_dim;
+            }
+            if (ctx_.profiler().enabled()) label += (label.empty() ? "" : "+") + std::string(pr.role);
+        }
+        uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
+        dispatch(cmd, name, &p, sizeof p, gx, gy, 1, label.empty() ? nullptr : label.c_str());
+        first = end;
+    }
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
@@ -296,9 +357,37 @@ const char* Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_t
 }
 
 void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
-    const uint32_t E = view_.n_embd, Q = view_.n_head * view_.head_dim, KV = view_.n_head_kv * view_.head_dim;
     std::memcpy(ids_.mapped(), tokens, T * sizeof(int32_t));
-    VkCommandBuffer cmd = ctx_.begin();
+    // A decode step (one token, logits of it) depends on nothing but pos: the tokens come through ids_.
+    const bool decode = T == 1 && (logits_all || logits_last);
+    uint32_t slot = 0;
+    if (decode && ahead_pos_ == int64_t(pos)) {
+        slot = ahead_slot_;
+    } else {
+        record(ctx_.begin(slot), T, pos, logits_all, logits_last);
+        ctx_.end(slot);
+    }
+    ahead_pos_ = -1;
+    ctx_.launch(slot);
+    if (decode && record_ahead_ && pos + 1 < n_ctx_) {
+        // The next decode step's command buffer, recorded while the GPU runs this one (host time
+        // that otherwise sits between the steps); used if the next step is decode at pos + 1.
+        const uint32_t next = slot ^ 1u;
+        try {
+            record(ctx_.begin(next), 1, pos + 1, false, true);
+            ctx_.end(next);
+            ahead_slot_ = next;
+            ahead_pos_ = int64_t(pos) + 1;
+        } catch (...) {
+            ctx_.wait();
+            throw;
+        }
+    }
+    ctx_.wait();
+}
+
+void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
+    const uint32_t E = view_.n_embd, Q = view_.n_head * view_.head_dim, KV = view_.n_head_kv * view_.head_dim;
     ctx_.profiler().begin(cmd, T == 1);
     get_rows(cmd, model_.token_embd(), x_.address(), T);
     barrier(cmd);
@@ -310,9 +399,16 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         // Decode with NORM RoPE (pairs 2i, 2i+1) and no q/k norm: the products rotate q and k.
         const bool rope_fused = T == 1 && view_.rope_type == APR_ROPE_NORM && !w.q_norm.present();
         const int64_t rope_at = rope_fused ? int64_t(pos) : -1;
-        mul_mat(cmd, "attn_q", w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false, 0, rope_at);
-        mul_mat(cmd, "attn_k", w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false, 0, rope_at);
-        mul_mat(cmd, "attn_v", w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
+        if (T == 1) {  // one dispatch for the three where their weight types agree
+            mul_mat_vec(cmd, h_.address(),
+                        {{"attn_q", &w.wq, q_.address(), &w.bq, true}, {"attn_k", &w.wk, k_at, &w.bk, true},
+                         {"attn_v", &w.wv, v_at, &w.bv, false}},
+                        false, 0, rope_at);
+        } else {
+            mul_mat(cmd, "attn_q", w.wq, h_.address(), q_.address(), T, &w.bq, false);
+            mul_mat(cmd, "attn_k", w.wk, h_.address(), k_at, T, &w.bk, false);
+            mul_mat(cmd, "attn_v", w.wv, h_.address(), v_at, T, &w.bv, false);
+        }
         barrier(cmd);
         if (w.q_norm.present()) {
             rms_norm(cmd, q_.address(), q_.address(), w.q_norm, view_.head_dim, T * view_.n_head);
@@ -327,17 +423,23 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         const char* att_rounded = attention(cmd, l, T, pos, w.wo);
         barrier(cmd);
         round_activation(cmd, att_.address(), 0, Q, T, {&w.wo}, att_rounded);
-        mul_mat(cmd, "attn_output", w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
+        mul_mat(cmd, "attn_output", w.wo, att_.address(), x_.address(), T, nullptr, true);
         barrier(cmd);
         norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
-        mul_mat(cmd, "ffn_gate", w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
-        mul_mat(cmd, "ffn_up", w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
+        if (T == 1) {
+            mul_mat_vec(cmd, h_.address(),
+                        {{"ffn_gate", &w.gate, g_.address(), nullptr, false}, {"ffn_up", &w.up, u_.address(), nullptr, false}},
+                        false, 0, -1);
+        } else {
+            mul_mat(cmd, "ffn_gate", w.gate, h_.address(), g_.address(), T, nullptr, false);
+            mul_mat(cmd, "ffn_up", w.up, h_.address(), u_.address(), T, nullptr, false);
+        }
         barrier(cmd);
         // The down projection's input is silu(g) * u: computed by the rounding pass, or (F32
         // weights, no rounding) by the product itself as it reads g.
         round_activation(cmd, g_.address(), u_.address(), view_.n_ff, T, {&w.down});
         const bool gate_fused = w.down.format->activation_rounding == nullptr;
-        mul_mat(cmd, "ffn_down", w.down, input_for(w.down, g_.address()), x_.address(), T, nullptr, true,
+        mul_mat(cmd, "ffn_down", w.down, g_.address(), x_.address(), T, nullptr, true,
                 gate_fused ? u_.address() : 0);
         barrier(cmd);
     }
@@ -345,9 +447,8 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         const uint32_t rows = logits_all ? T : 1;
         const VkDeviceAddress last = x_.address() + (logits_all ? 0 : uint64_t(T - 1) * E * 4);
         norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
-        mul_mat(cmd, "output", model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
+        mul_mat(cmd, "output", model_.output(), h_.address(), logits_.address(), rows, nullptr, false);
     }
-    ctx_.submit();
 }
 
 void Session::step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits) {

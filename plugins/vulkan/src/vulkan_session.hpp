@@ -25,19 +25,34 @@ public:
     void step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits);
 
 private:
-    // Records and submits tokens [0, n) at positions pos.. ; logits rows land in logits_.
+    // Submits tokens [0, n) at positions pos.. (recorded now, or ahead by the previous decode
+    // step) and waits; logits rows land in logits_.
     void run_chunk(const int32_t* tokens, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
+    // Records the forward pass of n tokens at positions pos.. into cmd (token ids read from ids_).
+    void record(VkCommandBuffer cmd, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
 
     void barrier(VkCommandBuffer cmd);
     // The profile (APR_VULKAN_PROFILE=1) names the dispatch by its variant and `role`, if any.
     void dispatch(VkCommandBuffer cmd, const std::string& variant, const void* params, uint32_t bytes, uint32_t gx,
                   uint32_t gy, uint32_t gz, const char* role = nullptr);
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
-    // `role` ("attn_q") labels the product in the profile. rope_pos >= 0 (decode, NORM RoPE):
-    // the results are rotated for that position, as rope() would.
+    // y = w x (+ bias) for n_tokens tokens, added to y when `accumulate`; x is the unrounded
+    // activation (the product reads input_for(w, x)). `role` ("attn_q") labels it in the profile.
     void mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0,
-                 int64_t rope_pos = -1);
+                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
+    // One output of decode products that share their input.
+    struct Product {
+        const char* role;
+        const DeviceTensor* w;
+        VkDeviceAddress y;
+        const DeviceTensor* bias;
+        bool rope;  // rotated for rope_pos (NORM RoPE, decode), as rope() would
+    };
+    // Decode (one token) products of the same input x (unrounded, as mul_mat's), consecutive
+    // ones with the same shader merged into one dispatch (mul_mat.comp's segments, three at most).
+    void mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
+                     VkDeviceAddress swiglu_up, int64_t rope_pos);
+    std::string mat_vec_variant(const DeviceTensor& w) const;
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
     // into that format's scratch buffer, except the format `done_by_norm` (already rounded by the
@@ -70,6 +85,12 @@ private:
     uint32_t n_ctx_;
     uint32_t chunk_;     // most tokens one submission handles
     uint32_t n_cached_ = 0;
+    // Record-ahead (run_chunk): off while profiling or with APR_VULKAN_NO_RECORD_AHEAD=1.
+    bool record_ahead_ = true;
+    int64_t ahead_pos_ = -1;  // the position the command buffer in ahead_slot_ decodes, or -1
+    uint32_t ahead_slot_ = 0;
+    std::string matvec_suffix_;
+    uint32_t matvec_rows_ = 2;
 
     Buffer x_, h_, q_, att_, g_, u_, scores_, rope_table_;
     Buffer att_parts_;  // decode attention's per-split partial results (attention_split.comp)
