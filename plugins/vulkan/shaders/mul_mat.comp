@@ -57,6 +57,26 @@ layout(push_constant) uniform Params {
     uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
 } pc;
 
+#ifdef SWIGLU_ROUND
+// Gate (segment 0) and up (segment 1) of one token, followed by the rounding of silu(gate) * up
+// that the down projection multiplies (-DROUND_Q8_0 / -DROUND_Q8_K, as round_activation.comp):
+// the last workgroup to finish the rows of a quantization block rounds that block. The block
+// counters start at 0 and are left at 0. The slots this dispatch has no other use for carry:
+#define SR_COUNTERS pc.w2        // [rows / block] uint
+#define SR_ROUNDED pc.y2         // [rows] f32, the rounded values
+#define SR_QUANTS pc.rope_table  // [rows] int8, their quants
+#define SR_SCALES pc.bias        // [rows / block] f32, their block scales
+#include "half_float.glsl"
+#include "exact_division.glsl"
+#include "round_math.glsl"
+#define SR_BLOCK (4u * uint(ROUND_BLOCK_GROUPS))  // values per quantization block
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Counters { uint c[]; };
+// Other workgroups' results: read past any incoherent cache.
+layout(buffer_reference, std430, buffer_reference_align = 16) coherent readonly buffer CoherentVec4s { vec4 v[]; };
+shared bool sr_last;
+shared float sr_amax[WG];
+#endif
+
 #ifdef USE_SUBGROUPS
 #extension GL_KHR_shader_subgroup_arithmetic : require
 shared float sums[NSUMS][WG];  // [sum][subgroup]
@@ -230,4 +250,34 @@ void main() {
         uint idx = (t0 + t) * rows + row;
         Y.f[idx] = (pc.flags & FLAG_ACCUMULATE) != 0u ? Y.f[idx] + v : v;
     }
+#ifdef SWIGLU_ROUND
+    // Results out (to the device, past this workgroup's caches) before the block's count goes up.
+    memoryBarrierBuffer();
+    barrier();
+    uint blk = row0 / SR_BLOCK;
+    if (tid == 0u) sr_last = atomicAdd(Counters(SR_COUNTERS).c[blk], 1u) == 2u * (SR_BLOCK / ROWS) - 1u;
+    barrier();
+    if (!sr_last) return;  // uniform over the workgroup
+    memoryBarrierBuffer();
+    bool inside = tid < uint(ROUND_BLOCK_GROUPS);  // one group of 4 values each
+    uint i = blk * uint(ROUND_BLOCK_GROUPS) + tid;
+    vec4 g = inside ? CoherentVec4s(pc.y0).v[i] : vec4(0.0);
+    vec4 u = inside ? CoherentVec4s(pc.y1).v[i] : vec4(0.0);
+    vec4 x = g / (1.0 + exp(-g)) * u;  // swiglu.glsl's load_input
+    sr_amax[tid] = group_amax(x);
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1) {
+        if (tid < s) sr_amax[tid] = max(sr_amax[tid], sr_amax[tid + s]);
+        barrier();
+    }
+    vec2 scales = block_scales(sr_amax[0]);
+    if (inside) {
+        Vec4s(SR_ROUNDED).v[i] = round_scaled(x, scales);
+        WordsOut(SR_QUANTS).w[i] = round_quants(x, scales);
+        if (tid == 0u) {
+            Floats(SR_SCALES).f[blk] = scales.x;
+            Counters(SR_COUNTERS).c[blk] = 0u;  // for the next dispatch
+        }
+    }
+#endif
 }

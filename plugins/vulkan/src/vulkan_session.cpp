@@ -109,6 +109,15 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         for (const char* shader : {"round_q8_0", "round_q8_k"})
             if (rounded_.count(shader))
                 int8_[shader] = {ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local), dev(chunk_ * (widest / 32 + 1))};
+    // Decode's fused gate/up + SwiGLU rounding (gate_up_swiglu_rounded): its own int8 copy (the
+    // gate/up input's is still being read while it is written), f32 copy and block counters.
+    if (ctx_.int8_dot()) {
+        swiglu_int8_ = {ctx_.create_buffer(F, MemoryKind::device_local), dev(F / 32 + 1)};
+        swiglu_rounded_ = dev(F);
+        const std::vector<uint32_t> zeros(F / 32 + 1, 0);
+        swiglu_counters_ = ctx_.create_buffer(zeros.size() * 4, MemoryKind::device_local);
+        ctx_.upload(swiglu_counters_, 0, zeros.data(), zeros.size() * 4);
+    }
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
 
@@ -126,11 +135,6 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         }
     }
     rope_table_ = dev(table.size());
-    // EXPERIMENT (temporary): APR_VULKAN_MATVEC=r4|w64|w256 picks another int8 mat-vec shape.
-    if (const char* mv = std::getenv("APR_VULKAN_MATVEC")) {
-        matvec_suffix_ = std::string("_") + mv;
-        if (matvec_suffix_ == "_r4") matvec_rows_ = 4;
-    }
     // The profiler's timestamps belong to one recording at a time, so it records nothing ahead.
     const char* no_ahead = std::getenv("APR_VULKAN_NO_RECORD_AHEAD");
     record_ahead_ = !ctx_.profiler().enabled() && !(no_ahead && std::strcmp(no_ahead, "1") == 0);
@@ -154,6 +158,8 @@ void Session::create_pipelines() {
         ctx_.pipeline(shader);
         ctx_.pipeline(variant(std::string("rms_norm_") + shader, true));
     }
+    for (const auto& l : model_.layers())
+        if (swiglu_fusable(l)) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu");
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
@@ -215,12 +221,11 @@ void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor&
 }
 
 std::string Session::mat_vec_variant(const DeviceTensor& w) const {
-    const std::string name = variant(std::string("mul_mat_vec_") + w.format->shader + (int8_products(w) ? "_i8" : ""), true);
-    return int8_products(w) ? name + matvec_suffix_ : name;
+    return variant(std::string("mul_mat_vec_") + w.format->shader + (int8_products(w) ? "_i8" : ""), true);
 }
 
 void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
-                          VkDeviceAddress swiglu_up, int64_t rope_pos) {
+                          VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input) {
     for (size_t first = 0; first < products.size();) {
         // A segment joins the dispatch while it has the same shader (weight type, int8 or not) and
         // row length as the first, and neither has a bias (one bias pointer per dispatch).
@@ -234,7 +239,7 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
         MulMatVecParams p{};
         p.x = input_for(w, x);
         if (int8_products(w)) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
-            const Int8Copy* copy = int8_copy(w.format->activation_rounding);
+            const Int8Copy* copy = int8_input ? int8_input : int8_copy(w.format->activation_rounding);
             p.x = copy->quants.address();
             p.x_scales = copy->scales.address();
         }
@@ -255,7 +260,7 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             p.w[s] = pr.w->address;
             p.y[s] = pr.y;
             p.rows[s] = static_cast<uint32_t>(pr.w->ne1);
-            groups += ceil_div(p.rows[s], int8_products(*pr.w) ? matvec_rows_ : kMatVecRows);
+            groups += ceil_div(p.rows[s], kMatVecRows);
             if (pr.rope && rope_pos >= 0) {  // the caller checks the rope type (NORM pairs)
                 p.flags |= kFlagRope << s;
                 p.rope_table = rope_table_.address();
@@ -268,6 +273,37 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
         dispatch(cmd, name, &p, sizeof p, gx, gy, 1, label.empty() ? nullptr : label.c_str());
         first = end;
     }
+}
+
+bool Session::swiglu_fusable(const LayerWeights& w) const {
+    const char* r = w.down.format->activation_rounding;
+    if (!swiglu_counters_.address() || !r || !int8_products(w.down) || !int8_products(w.gate) ||
+        std::strcmp(r, w.gate.format->activation_rounding) != 0 || mat_vec_variant(w.gate) != mat_vec_variant(w.up) ||
+        w.gate.ne0 != w.up.ne0 || w.gate.ne1 != w.up.ne1 || w.gate.ne1 != view_.n_ff)
+        return false;
+    const uint64_t block = std::strcmp(r, "round_q8_k") == 0 ? 256 : 32;  // the _swiglu variants' formats
+    return w.gate.ne1 % block == 0 && block % kMatVecRows == 0;
+}
+
+void Session::gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w) {
+    const Int8Copy* in = int8_copy(w.gate.format->activation_rounding);
+    MulMatVecParams p{};
+    p.w[0] = w.gate.address;
+    p.w[1] = w.up.address;
+    p.w[2] = swiglu_counters_.address();   // SR_COUNTERS
+    p.y[0] = g_.address();
+    p.y[1] = u_.address();
+    p.y[2] = swiglu_rounded_.address();    // SR_ROUNDED
+    p.x = in->quants.address();
+    p.x_scales = in->scales.address();
+    p.rope_table = swiglu_int8_.quants.address();  // SR_QUANTS
+    p.bias = swiglu_int8_.scales.address();        // SR_SCALES
+    p.ne0 = static_cast<uint32_t>(w.gate.ne0);
+    p.rows[0] = p.rows[1] = static_cast<uint32_t>(w.gate.ne1);
+    p.n_tokens = 1;
+    const uint32_t groups = 2 * ceil_div(p.rows[0], kMatVecRows);
+    uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
+    dispatch(cmd, mat_vec_variant(w.gate) + "_swiglu", &p, sizeof p, gx, gy, 1, "ffn_gate+ffn_up+swiglu_round");
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
@@ -426,6 +462,15 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
         mul_mat(cmd, "attn_output", w.wo, att_.address(), x_.address(), T, nullptr, true);
         barrier(cmd);
         norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
+        if (T == 1 && swiglu_fusable(w)) {
+            // gate and up, and the down projection's input rounded by their last workgroups
+            gate_up_swiglu_rounded(cmd, w);
+            barrier(cmd);
+            mul_mat_vec(cmd, g_.address(), {{"ffn_down", &w.down, x_.address(), nullptr, false}}, true, 0, -1,
+                        &swiglu_int8_);
+            barrier(cmd);
+            continue;
+        }
         if (T == 1) {
             mul_mat_vec(cmd, h_.address(),
                         {{"ffn_gate", &w.gate, g_.address(), nullptr, false}, {"ffn_up", &w.up, u_.address(), nullptr, false}},

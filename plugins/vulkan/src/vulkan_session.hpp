@@ -50,8 +50,15 @@ private:
     };
     // Decode (one token) products of the same input x (unrounded, as mul_mat's), consecutive
     // ones with the same shader merged into one dispatch (mul_mat.comp's segments, three at most).
+    // int8_input: the int8 copy the products read instead of their rounding's own.
+    struct Int8Copy;
     void mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
-                     VkDeviceAddress swiglu_up, int64_t rope_pos);
+                     VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input = nullptr);
+    // Decode: whether a layer's gate/up can round silu(gate) * up for the down projection
+    // themselves (mul_mat.comp's SWIGLU_ROUND: int8 products throughout, one rounding format),
+    // and that dispatch (into swiglu_int8_ / swiglu_rounded_).
+    bool swiglu_fusable(const LayerWeights& w) const;
+    void gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w);
     std::string mat_vec_variant(const DeviceTensor& w) const;
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
@@ -89,8 +96,6 @@ private:
     bool record_ahead_ = true;
     int64_t ahead_pos_ = -1;  // the position the command buffer in ahead_slot_ decodes, or -1
     uint32_t ahead_slot_ = 0;
-    std::string matvec_suffix_;
-    uint32_t matvec_rows_ = 2;
 
     Buffer x_, h_, q_, att_, g_, u_, scores_, rope_table_;
     Buffer att_parts_;  // decode attention's per-split partial results (attention_split.comp)
@@ -103,6 +108,8 @@ private:
         Buffer quants, scales;
     };
     std::map<std::string, Int8Copy> int8_;
+    Int8Copy swiglu_int8_;                       // gate_up_swiglu_rounded's output [n_ff]
+    Buffer swiglu_rounded_, swiglu_counters_;
     // The int8 copy a rounding shader writes, or null.
     const Int8Copy* int8_copy(const char* rounding_shader) const;
     bool int8_products(const DeviceTensor& w) const;
