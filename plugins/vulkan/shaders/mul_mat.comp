@@ -57,6 +57,34 @@ layout(push_constant) uniform Params {
     uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
 } pc;
 
+#if defined(SWIGLU_ROUND) || defined(NORM_ROUND)
+#include "half_float.glsl"
+#include "exact_division.glsl"
+#include "round_math.glsl"
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Counters { uint c[]; };
+// Other workgroups' results: read past any incoherent cache.
+layout(buffer_reference, std430, buffer_reference_align = 16) coherent readonly buffer CoherentVec4s { vec4 v[]; };
+shared bool last_s;
+#endif
+
+#ifdef NORM_ROUND
+// One product into the residual stream (segment 0, n_tokens 1, ACCUMULATE), followed by the
+// next RMSNorm of the whole residual row and its rounding for the products that read it
+// (-DROUND_<FORMAT>, as rms_norm.comp's ROUND_ variants): the last workgroup to finish does
+// both. Its counter starts at 0 and is left at 0. The slots this dispatch has no other use for carry:
+#define NR_COUNTER pc.w1         // uint
+#define NR_WEIGHT pc.w2          // [rows] f32, the norm's weight
+#define NR_OUT pc.y1             // [rows] f32, the normalized row
+#define NR_ROUNDED pc.y2         // [rows] f32, it rounded
+#define NR_QUANTS pc.rope_table  // [rows] int8, its quants
+#define NR_SCALES pc.bias        // [rows / block] f32, their block scales
+#define NR_EPS uintBitsToFloat(pc.rope_pos)
+#define NR_MAX_N 8192u
+#include "reduce.glsl"
+shared float nr_amax[NR_MAX_N / 4u];  // per group of 4
+shared vec2 nr_scales[NR_MAX_N / 4u / uint(ROUND_BLOCK_GROUPS)];  // per quantization block
+#endif
+
 #ifdef SWIGLU_ROUND
 // Gate (segment 0) and up (segment 1) of one token, followed by the rounding of silu(gate) * up
 // that the down projection multiplies (-DROUND_Q8_0 / -DROUND_Q8_K, as round_activation.comp):
@@ -66,14 +94,7 @@ layout(push_constant) uniform Params {
 #define SR_ROUNDED pc.y2         // [rows] f32, the rounded values
 #define SR_QUANTS pc.rope_table  // [rows] int8, their quants
 #define SR_SCALES pc.bias        // [rows / block] f32, their block scales
-#include "half_float.glsl"
-#include "exact_division.glsl"
-#include "round_math.glsl"
 #define SR_BLOCK (4u * uint(ROUND_BLOCK_GROUPS))  // values per quantization block
-layout(buffer_reference, std430, buffer_reference_align = 4) buffer Counters { uint c[]; };
-// Other workgroups' results: read past any incoherent cache.
-layout(buffer_reference, std430, buffer_reference_align = 16) coherent readonly buffer CoherentVec4s { vec4 v[]; };
-shared bool sr_last;
 shared float sr_amax[WG];
 #endif
 
@@ -255,9 +276,9 @@ void main() {
     memoryBarrierBuffer();
     barrier();
     uint blk = row0 / SR_BLOCK;
-    if (tid == 0u) sr_last = atomicAdd(Counters(SR_COUNTERS).c[blk], 1u) == 2u * (SR_BLOCK / ROWS) - 1u;
+    if (tid == 0u) last_s = atomicAdd(Counters(SR_COUNTERS).c[blk], 1u) == 2u * (SR_BLOCK / ROWS) - 1u;
     barrier();
-    if (!sr_last) return;  // uniform over the workgroup
+    if (!last_s) return;  // uniform over the workgroup
     memoryBarrierBuffer();
     bool inside = tid < uint(ROUND_BLOCK_GROUPS);  // one group of 4 values each
     uint i = blk * uint(ROUND_BLOCK_GROUPS) + tid;
@@ -279,5 +300,44 @@ void main() {
             Counters(SR_COUNTERS).c[blk] = 0u;  // for the next dispatch
         }
     }
+#endif
+#ifdef NORM_ROUND
+    memoryBarrierBuffer();
+    barrier();
+    uint n_groups_all = (rows + ROWS - 1u) / ROWS;  // the host dispatches exactly these
+    if (tid == 0u) last_s = atomicAdd(Counters(NR_COUNTER).c[0], 1u) == n_groups_all - 1u;
+    barrier();
+    if (!last_s) return;  // uniform over the workgroup
+    memoryBarrierBuffer();
+    // rms_norm.comp's ROUND_ variant on the finished row (rows values, a multiple of 4).
+    CoherentVec4s X4 = CoherentVec4s(y_at);
+    Vec4s W4 = Vec4s(NR_WEIGHT), Y4 = Vec4s(NR_OUT), R4 = Vec4s(NR_ROUNDED);
+    uint n4 = rows / 4u;
+    float ss = 0.0;
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 v = X4.v[g];
+        ss += dot(v, v);
+    }
+    float nscale = inversesqrt(wg_sum(ss) / float(rows) + NR_EPS);
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 v = X4.v[g] * nscale * W4.v[g];
+        Y4.v[g] = v;
+        nr_amax[g] = group_amax(v);
+    }
+    barrier();
+    for (uint b = tid; b < n4 / uint(ROUND_BLOCK_GROUPS); b += WG) {
+        float mx = 0.0;
+        for (uint j = 0u; j < uint(ROUND_BLOCK_GROUPS); ++j) mx = max(mx, nr_amax[b * uint(ROUND_BLOCK_GROUPS) + j]);
+        nr_scales[b] = block_scales(mx);
+    }
+    barrier();
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 v = X4.v[g] * nscale * W4.v[g];
+        vec2 sc = nr_scales[g / uint(ROUND_BLOCK_GROUPS)];
+        R4.v[g] = round_scaled(v, sc);
+        WordsOut(NR_QUANTS).w[g] = round_quants(v, sc);
+        if (g % uint(ROUND_BLOCK_GROUPS) == 0u) Floats(NR_SCALES).f[g / uint(ROUND_BLOCK_GROUPS)] = sc.x;
+    }
+    if (tid == 0u) Counters(NR_COUNTER).c[0] = 0u;  // for the next dispatch
 #endif
 }

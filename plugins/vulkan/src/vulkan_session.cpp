@@ -24,6 +24,7 @@ constexpr uint32_t kMatVecRows = 2;
 constexpr uint32_t kMaxGroups = 65535;
 constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
 constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
+constexpr uint32_t kFusedNormMaxRowInProduct = 8192;  // NR_MAX_N of mul_mat.comp's NORM_ROUND variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatVecParams {  // mul_mat.comp: up to three products (segments) of one input
@@ -117,6 +118,8 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         const std::vector<uint32_t> zeros(F / 32 + 1, 0);
         swiglu_counters_ = ctx_.create_buffer(zeros.size() * 4, MemoryKind::device_local);
         ctx_.upload(swiglu_counters_, 0, zeros.data(), zeros.size() * 4);
+        norm_counter_ = ctx_.create_buffer(4, MemoryKind::device_local);
+        ctx_.upload(norm_counter_, 0, zeros.data(), 4);
     }
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
@@ -158,8 +161,11 @@ void Session::create_pipelines() {
         ctx_.pipeline(shader);
         ctx_.pipeline(variant(std::string("rms_norm_") + shader, true));
     }
-    for (const auto& l : model_.layers())
+    for (const auto& l : model_.layers()) {
         if (swiglu_fusable(l)) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu");
+        for (const DeviceTensor* t : {&l.wo, &l.down})
+            if (int8_products(*t) && t->format->activation_rounding) ctx_.pipeline(mat_vec_variant(*t) + "_norm");
+    }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
@@ -225,7 +231,8 @@ std::string Session::mat_vec_variant(const DeviceTensor& w) const {
 }
 
 void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
-                          VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input) {
+                          VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input,
+                          const DeviceTensor* then_norm) {
     for (size_t first = 0; first < products.size();) {
         // A segment joins the dispatch while it has the same shader (weight type, int8 or not) and
         // row length as the first, and neither has a bias (one bias pointer per dispatch).
@@ -269,10 +276,35 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             }
             if (ctx_.profiler().enabled()) label += (label.empty() ? "" : "+") + std::string(pr.role);
         }
+        std::string shader = name;
+        if (then_norm) {  // norm_fusable: one product, int8, its own rounding format
+            const char* r = w.format->activation_rounding;
+            const Int8Copy* out = int8_copy(r);
+            p.w[1] = norm_counter_.address();                  // NR_COUNTER
+            p.w[2] = then_norm->address;                       // NR_WEIGHT
+            p.y[1] = h_.address();                             // NR_OUT
+            p.y[2] = rounded_.at(r).address();                 // NR_ROUNDED
+            p.rope_table = out->quants.address();              // NR_QUANTS
+            p.bias = out->scales.address();                    // NR_SCALES
+            std::memcpy(&p.rope_pos, &view_.rms_norm_eps, 4);  // NR_EPS
+            shader += "_norm";
+            if (!label.empty()) label += "+norm";
+        }
         uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-        dispatch(cmd, name, &p, sizeof p, gx, gy, 1, label.empty() ? nullptr : label.c_str());
+        dispatch(cmd, shader, &p, sizeof p, gx, gy, 1, label.empty() ? nullptr : label.c_str());
         first = end;
     }
+}
+
+bool Session::norm_fusable(const DeviceTensor& producer, std::initializer_list<const DeviceTensor*> consumers) const {
+    const char* r = producer.format->activation_rounding;
+    if (!norm_counter_.address() || !r || !int8_products(producer) || producer.ne1 != view_.n_embd ||
+        view_.n_embd % 4 != 0 || view_.n_embd > kFusedNormMaxRowInProduct ||
+        ceil_div(producer.ne1, kMatVecRows) > kMaxGroups)
+        return false;
+    for (const DeviceTensor* c : consumers)  // the _norm variants round to the producer's format
+        if (!c->format->activation_rounding || std::strcmp(c->format->activation_rounding, r) != 0) return false;
+    return true;
 }
 
 bool Session::swiglu_fusable(const LayerWeights& w) const {
@@ -427,11 +459,15 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
     ctx_.profiler().begin(cmd, T == 1);
     get_rows(cmd, model_.token_embd(), x_.address(), T);
     barrier(cmd);
+    const bool logits = logits_all || logits_last;
+    // Decode: the products into the residual stream (attn_output, ffn_down) may do the RMSNorm
+    // that follows them (norm_fusable); `normed` says the previous one did.
+    bool normed = false;
     for (uint32_t l = 0; l < view_.n_layer; ++l) {
         const LayerWeights& w = model_.layers()[l];
         const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
         const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
-        norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
+        if (!normed) norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
         // Decode with NORM RoPE (pairs 2i, 2i+1) and no q/k norm: the products rotate q and k.
         const bool rope_fused = T == 1 && view_.rope_type == APR_ROPE_NORM && !w.q_norm.present();
         const int64_t rope_at = rope_fused ? int64_t(pos) : -1;
@@ -459,15 +495,28 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
         const char* att_rounded = attention(cmd, l, T, pos, w.wo);
         barrier(cmd);
         round_activation(cmd, att_.address(), 0, Q, T, {&w.wo}, att_rounded);
-        mul_mat(cmd, "attn_output", w.wo, att_.address(), x_.address(), T, nullptr, true);
+        normed = T == 1 && norm_fusable(w.wo, {&w.gate, &w.up});
+        if (normed)
+            mul_mat_vec(cmd, att_.address(), {{"attn_output", &w.wo, x_.address(), nullptr, false}}, true, 0, -1,
+                        nullptr, &w.ffn_norm);
+        else
+            mul_mat(cmd, "attn_output", w.wo, att_.address(), x_.address(), T, nullptr, true);
         barrier(cmd);
-        norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
+        if (!normed) norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
+        // The RMSNorm after this layer (the next layer's, or the output's), for the down projection to do.
+        const bool last_layer = l + 1 == view_.n_layer;
+        const LayerWeights* next = last_layer ? nullptr : &model_.layers()[l + 1];
+        const DeviceTensor* next_norm = nullptr;
+        if (T == 1 && (next ? norm_fusable(w.down, {&next->wq, &next->wk, &next->wv})
+                            : logits && norm_fusable(w.down, {&model_.output()})))
+            next_norm = next ? &next->attn_norm : &model_.output_norm();
+        normed = next_norm != nullptr;
         if (T == 1 && swiglu_fusable(w)) {
             // gate and up, and the down projection's input rounded by their last workgroups
             gate_up_swiglu_rounded(cmd, w);
             barrier(cmd);
             mul_mat_vec(cmd, g_.address(), {{"ffn_down", &w.down, x_.address(), nullptr, false}}, true, 0, -1,
-                        &swiglu_int8_);
+                        &swiglu_int8_, next_norm);
             barrier(cmd);
             continue;
         }
@@ -484,14 +533,17 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
         // weights, no rounding) by the product itself as it reads g.
         round_activation(cmd, g_.address(), u_.address(), view_.n_ff, T, {&w.down});
         const bool gate_fused = w.down.format->activation_rounding == nullptr;
-        mul_mat(cmd, "ffn_down", w.down, g_.address(), x_.address(), T, nullptr, true,
-                gate_fused ? u_.address() : 0);
+        if (next_norm)
+            mul_mat_vec(cmd, g_.address(), {{"ffn_down", &w.down, x_.address(), nullptr, false}}, true,
+                        gate_fused ? u_.address() : 0, -1, nullptr, next_norm);
+        else
+            mul_mat(cmd, "ffn_down", w.down, g_.address(), x_.address(), T, nullptr, true, gate_fused ? u_.address() : 0);
         barrier(cmd);
     }
-    if (logits_all || logits_last) {
+    if (logits) {
         const uint32_t rows = logits_all ? T : 1;
         const VkDeviceAddress last = x_.address() + (logits_all ? 0 : uint64_t(T - 1) * E * 4);
-        norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
+        if (!normed) norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
         mul_mat(cmd, "output", model_.output(), h_.address(), logits_.address(), rows, nullptr, false);
     }
 }

@@ -53,7 +53,12 @@ private:
     // int8_input: the int8 copy the products read instead of their rounding's own.
     struct Int8Copy;
     void mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
-                     VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input = nullptr);
+                     VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input = nullptr,
+                     const DeviceTensor* then_norm = nullptr);
+    // then_norm (the norm's weight): the one product, into the residual x_, is followed by the
+    // RMSNorm of x_ into h_ and its rounding (mul_mat.comp's NORM_ROUND), as norm_and_round
+    // would do for consumers; only where norm_fusable(product, consumers).
+    bool norm_fusable(const DeviceTensor& producer, std::initializer_list<const DeviceTensor*> consumers) const;
     // Decode: whether a layer's gate/up can round silu(gate) * up for the down projection
     // themselves (mul_mat.comp's SWIGLU_ROUND: int8 products throughout, one rounding format),
     // and that dispatch (into swiglu_int8_ / swiglu_rounded_).
@@ -110,6 +115,7 @@ private:
     std::map<std::string, Int8Copy> int8_;
     Int8Copy swiglu_int8_;                       // gate_up_swiglu_rounded's output [n_ff]
     Buffer swiglu_rounded_, swiglu_counters_;
+    Buffer norm_counter_;  // NORM_ROUND's count of finished workgroups
     // The int8 copy a rounding shader writes, or null.
     const Int8Copy* int8_copy(const char* rounding_shader) const;
     bool int8_products(const DeviceTensor& w) const;
