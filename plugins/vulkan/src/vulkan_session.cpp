@@ -64,6 +64,12 @@ struct AttentionSplitParams {
     uint32_t n_kv, n_splits, n_head, n_head_kv, head_dim;
     float scale;
 };
+struct AttentionSplitCombineParams {  // attention_split.comp's COMBINE variants
+    uint64_t q, k, v, part;
+    uint32_t n_kv, n_splits, n_head, n_head_kv, head_dim;
+    float scale;
+    uint64_t counters, out, rounded, q8, q8d;
+};
 struct AttentionCombineParams {
     uint64_t part, out;
     uint32_t n_splits, head_dim;
@@ -98,6 +104,10 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
     }
+    // Decode dispatches whose last workgroups do the next small step (SwiGLU rounding, RMSNorm,
+    // attention merge); APR_VULKAN_NO_TAIL_FUSION=1 keeps those steps as dispatches of their own.
+    const char* no_tail = std::getenv("APR_VULKAN_NO_TAIL_FUSION");
+    tail_fusion_ = !(no_tail && std::strcmp(no_tail, "1") == 0);
     const uint64_t widest = std::max({E, Q, F});
     auto needs_rounding = [&](const DeviceTensor& t) {
         if (t.format->activation_rounding && !rounded_.count(t.format->activation_rounding))
@@ -112,7 +122,12 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
                 int8_[shader] = {ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local), dev(chunk_ * (widest / 32 + 1))};
     // Decode's fused gate/up + SwiGLU rounding (gate_up_swiglu_rounded): its own int8 copy (the
     // gate/up input's is still being read while it is written), f32 copy and block counters.
-    if (ctx_.int8_dot()) {
+    if (tail_fusion_ && view.head_dim <= 4 * 128) {  // attention_split.comp's COMBINE: 128 invocations
+        const std::vector<uint32_t> zeros(view.n_head, 0);
+        attention_counters_ = ctx_.create_buffer(zeros.size() * 4, MemoryKind::device_local);
+        ctx_.upload(attention_counters_, 0, zeros.data(), zeros.size() * 4);
+    }
+    if (ctx_.int8_dot() && tail_fusion_) {
         swiglu_int8_ = {ctx_.create_buffer(F, MemoryKind::device_local), dev(F / 32 + 1)};
         swiglu_rounded_ = dev(F);
         const std::vector<uint32_t> zeros(F / 32 + 1, 0);
@@ -170,6 +185,10 @@ void Session::create_pipelines() {
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
     ctx_.pipeline(variant("attention_split", true));
+    if (attention_counters_.address() != 0) {
+        ctx_.pipeline(variant("attention_split_combine", true));
+        if (rounded_.count("round_q8_0")) ctx_.pipeline(variant("attention_split_combine_round_q8_0", true));
+    }
     ctx_.pipeline("attention_combine");
     if (rounded_.count("round_q8_0")) ctx_.pipeline("attention_combine_round_q8_0");
     ctx_.pipeline("rope");
@@ -399,12 +418,28 @@ const char* Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_t
     const float scale = static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)));
     if (n_tokens == 1) {
         const uint32_t n_kv = pos0 + 1, n_splits = ceil_div(n_kv, kAttentionSplit);
+        const char* rounding = consumer.format->activation_rounding;
+        const bool round_q8_0 = rounding && std::strcmp(rounding, "round_q8_0") == 0 && view_.head_dim % 32 == 0;
+        if (attention_counters_.address() != 0) {  // split and merge in one dispatch
+            AttentionSplitCombineParams sp{q_.address(), k_cache_[layer].address(), v_cache_[layer].address(),
+                                           att_parts_.address(), n_kv, n_splits, view_.n_head, view_.n_head_kv,
+                                           view_.head_dim, scale, attention_counters_.address(), att_.address(), 0, 0, 0};
+            if (round_q8_0) {
+                sp.rounded = rounded_.at(rounding).address();
+                if (const Int8Copy* copy = int8_copy(rounding)) {
+                    sp.q8 = copy->quants.address();
+                    sp.q8d = copy->scales.address();
+                }
+            }
+            dispatch(cmd, variant(round_q8_0 ? "attention_split_combine_round_q8_0" : "attention_split_combine", true),
+                     &sp, sizeof sp, view_.n_head, n_splits, 1);
+            return round_q8_0 ? rounding : nullptr;
+        }
         AttentionSplitParams sp{q_.address(), k_cache_[layer].address(), v_cache_[layer].address(), att_parts_.address(),
                                 n_kv, n_splits, view_.n_head, view_.n_head_kv, view_.head_dim, scale};
         dispatch(cmd, variant("attention_split", true), &sp, sizeof sp, view_.n_head, n_splits, 1);
         barrier(cmd);
-        const char* rounding = consumer.format->activation_rounding;
-        if (rounding && std::strcmp(rounding, "round_q8_0") == 0 && view_.head_dim % 32 == 0) {
+        if (round_q8_0) {
             AttentionCombineRoundParams cp{att_parts_.address(), att_.address(), rounded_.at(rounding).address(), 0, 0,
                                            n_splits, view_.head_dim};
             if (const Int8Copy* copy = int8_copy(rounding)) {
