@@ -104,10 +104,12 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
     }
-    // Decode dispatches whose last workgroups do the next small step (SwiGLU rounding, RMSNorm,
-    // attention merge); APR_VULKAN_NO_TAIL_FUSION=1 keeps those steps as dispatches of their own.
-    const char* no_tail = std::getenv("APR_VULKAN_NO_TAIL_FUSION");
-    tail_fusion_ = !(no_tail && std::strcmp(no_tail, "1") == 0);
+    // Decode dispatches whose last workgroups do the next small step: the attention merge
+    // (attention_split.comp COMBINE), the SwiGLU rounding (gate_up_swiglu_rounded) and the RMSNorm
+    // (mul_mat.comp NORM_ROUND). APR_VULKAN_NO_TAIL_FUSION keeps steps as dispatches of their own:
+    // "1" all, or a list of "combine", "swiglu", "norm".
+    const std::string no_tail = std::getenv("APR_VULKAN_NO_TAIL_FUSION") ? std::getenv("APR_VULKAN_NO_TAIL_FUSION") : "";
+    auto fuse = [&](const char* what) { return no_tail != "1" && no_tail.find(what) == std::string::npos; };
     const uint64_t widest = std::max({E, Q, F});
     auto needs_rounding = [&](const DeviceTensor& t) {
         if (t.format->activation_rounding && !rounded_.count(t.format->activation_rounding))
@@ -120,19 +122,21 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         for (const char* shader : {"round_q8_0", "round_q8_k"})
             if (rounded_.count(shader))
                 int8_[shader] = {ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local), dev(chunk_ * (widest / 32 + 1))};
-    // Decode's fused gate/up + SwiGLU rounding (gate_up_swiglu_rounded): its own int8 copy (the
-    // gate/up input's is still being read while it is written), f32 copy and block counters.
-    if (tail_fusion_ && view.head_dim <= 4 * 128) {  // attention_split.comp's COMBINE: 128 invocations
+    if (fuse("combine") && view.head_dim <= 4 * 128) {  // attention_split.comp's COMBINE: 128 invocations
         const std::vector<uint32_t> zeros(view.n_head, 0);
         attention_counters_ = ctx_.create_buffer(zeros.size() * 4, MemoryKind::device_local);
         ctx_.upload(attention_counters_, 0, zeros.data(), zeros.size() * 4);
     }
-    if (ctx_.int8_dot() && tail_fusion_) {
+    const std::vector<uint32_t> zeros(F / 32 + 1, 0);
+    if (ctx_.int8_dot() && fuse("swiglu")) {
+        // Its own int8 copy (the gate/up input's is still being read while it is written), f32
+        // copy and block counters.
         swiglu_int8_ = {ctx_.create_buffer(F, MemoryKind::device_local), dev(F / 32 + 1)};
         swiglu_rounded_ = dev(F);
-        const std::vector<uint32_t> zeros(F / 32 + 1, 0);
         swiglu_counters_ = ctx_.create_buffer(zeros.size() * 4, MemoryKind::device_local);
         ctx_.upload(swiglu_counters_, 0, zeros.data(), zeros.size() * 4);
+    }
+    if (ctx_.int8_dot() && fuse("norm")) {
         norm_counter_ = ctx_.create_buffer(4, MemoryKind::device_local);
         ctx_.upload(norm_counter_, 0, zeros.data(), 4);
     }

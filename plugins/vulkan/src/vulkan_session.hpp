@@ -117,7 +117,6 @@ private:
     Buffer swiglu_rounded_, swiglu_counters_;
     Buffer norm_counter_;  // NORM_ROUND's count of finished workgroups
     Buffer attention_counters_;  // attention_split.comp COMBINE's finished splits per head
-    bool tail_fusion_ = true;
     // The int8 copy a rounding shader writes, or null.
     const Int8Copy* int8_copy(const char* rounding_shader) const;
     bool int8_products(const DeviceTensor& w) const;
