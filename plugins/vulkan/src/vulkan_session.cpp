@@ -104,12 +104,15 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
     }
-    // Decode dispatches whose last workgroups do the next small step: the attention merge
+    // Decode dispatches whose last workgroups may do the next small step: the attention merge
     // (attention_split.comp COMBINE), the SwiGLU rounding (gate_up_swiglu_rounded) and the RMSNorm
-    // (mul_mat.comp NORM_ROUND). APR_VULKAN_NO_TAIL_FUSION keeps steps as dispatches of their own:
-    // "1" all, or a list of "combine", "swiglu", "norm".
-    const std::string no_tail = std::getenv("APR_VULKAN_NO_TAIL_FUSION") ? std::getenv("APR_VULKAN_NO_TAIL_FUSION") : "";
-    auto fuse = [&](const char* what) { return no_tail != "1" && no_tail.find(what) == std::string::npos; };
+    // (mul_mat.comp NORM_ROUND). Opt-in with APR_VULKAN_TAIL_FUSION: "1" all, or a list of
+    // "combine", "swiglu", "norm". Off by default: measured on the H200 (7B Q4_0 tg128) none of
+    // them pays: all off 388 t/s, combine + swiglu 387, all three 334 (each workgroup's
+    // memoryBarrierBuffer before its count goes up, and the norm done by one workgroup of 128
+    // invocations, cost more than the dispatches and barriers they save).
+    const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "";
+    auto fuse = [&](const char* what) { return tail == "1" || tail.find(what) != std::string::npos; };
     const uint64_t widest = std::max({E, Q, F});
     auto needs_rounding = [&](const DeviceTensor& t) {
         if (t.format->activation_rounding && !rounded_.count(t.format->activation_rounding))
@@ -183,7 +186,8 @@ void Session::create_pipelines() {
     for (const auto& l : model_.layers()) {
         if (swiglu_fusable(l)) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu");
         for (const DeviceTensor* t : {&l.wo, &l.down})
-            if (int8_products(*t) && t->format->activation_rounding) ctx_.pipeline(mat_vec_variant(*t) + "_norm");
+            if (norm_counter_.address() && int8_products(*t) && t->format->activation_rounding)
+                ctx_.pipeline(mat_vec_variant(*t) + "_norm");
     }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
