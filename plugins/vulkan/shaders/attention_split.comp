@@ -25,7 +25,25 @@ layout(push_constant) uniform Params {
     uint n_head_kv;
     uint head_dim;
     float scale;
+#ifdef COMBINE
+    // The last workgroup of each head merges the head's splits (attention_combine.glsl) into
+    // out_ (and with ROUND_Q8_0 rounds it): a dispatch and a barrier fewer.
+    uvec2 counters;  // [n_head] uint, finished splits per head; start at 0, left at 0
+    uvec2 out_;
+    uvec2 rounded, q8, q8d;  // ROUND_Q8_0: as attention_combine.comp's
+#endif
 } pc;
+#ifdef COMBINE
+#define COMBINE_LANES WG
+#ifdef ROUND_Q8_0
+#include "half_float.glsl"
+#include "exact_division.glsl"
+#include "round_math.glsl"
+#endif
+#include "attention_combine.glsl"
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Counters { uint c[]; };
+shared bool last_s;
+#endif
 
 shared vec4 q_s[64];      // the query head (head_dim <= 256)
 shared float p_s[SPLIT];  // e^(score - m) per position of the split
@@ -85,4 +103,14 @@ void main() {
         P.v[base + 1u + tid] = sum;
     }
     if (tid == 0u) P.v[base] = vec4(m, l, 0.0, 0.0);
+#ifdef COMBINE
+    memoryBarrierBuffer();  // the partial result out before the head's count goes up
+    barrier();
+    if (tid == 0u) last_s = atomicAdd(Counters(pc.counters).c[h], 1u) == pc.n_splits - 1u;
+    barrier();
+    if (!last_s) return;  // uniform over the workgroup
+    memoryBarrierBuffer();
+    combine_head(h, tid, pc.part, pc.out_, pc.rounded, pc.q8, pc.q8d, pc.n_splits, pc.head_dim);
+    if (tid == 0u) Counters(pc.counters).c[h] = 0u;  // for the next dispatch
+#endif
 }

@@ -33,23 +33,70 @@ layout(local_size_x = WG_SIZE) in;
 #define NSUMS (ROWS * TILE_N)
 #define FLAG_ACCUMULATE 1u
 #define FLAG_BIAS 2u
-#define FLAG_ROPE 8u  // RoPE applied to the results (TILE_N 1, ROWS even: a pair's rows share a workgroup)
+// FLAG_ROPE << s: RoPE applied to the results of segment s (TILE_N 1, ROWS even: a pair's rows
+// share a workgroup, and segments start at workgroup boundaries).
+#define FLAG_ROPE 8u
 
+// Up to three products of the same input and weight type in one dispatch (q/k/v, gate/up):
+// segment s has its own weights w[s], rows[s] and output y[s]; the workgroups of segment 0 come
+// first, then those of 1, then 2 (rows 0 for an absent one). 120 bytes: the push-constant limit
+// is 128.
 layout(push_constant) uniform Params {
-    uvec2 w;       // weight matrix: rows x ne0, rows of whole blocks
+    uvec2 w0, w1, w2;  // weight matrices: rows x ne0, rows of whole blocks
+    uvec2 y0, y1, y2;  // outputs [n_tokens][rows] f32
     uvec2 x;       // activations [n_tokens][ne0] f32
-    uvec2 y;       // output [n_tokens][rows] f32
-    uvec2 bias;    // [rows] f32 when FLAG_BIAS
+    uvec2 bias;    // [rows] f32 when FLAG_BIAS (one segment only)
     uvec2 up;      // with FLAG_SWIGLU: the input is silu(x) * up, elementwise ([n_tokens][ne0] f32)
     uvec2 x_scales;  // INT8_ACTIVATIONS: x is [n_tokens][ne0] int8 and this [n_tokens][ne0 / QK] f32
     uvec2 rope_table;  // with FLAG_ROPE: rope.comp's (cos, sin) table
     uint ne0;
-    uint rows;
+    uint rows0, rows1, rows2;
     uint n_tokens;
     uint flags;
     uint rope_pos;       // with FLAG_ROPE: the token's position (n_tokens is 1)
     uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
 } pc;
+
+#if defined(SWIGLU_ROUND) || defined(NORM_ROUND)
+#include "half_float.glsl"
+#include "exact_division.glsl"
+#include "round_math.glsl"
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Counters { uint c[]; };
+// Other workgroups' results: read past any incoherent cache.
+layout(buffer_reference, std430, buffer_reference_align = 16) coherent readonly buffer CoherentVec4s { vec4 v[]; };
+shared bool last_s;
+#endif
+
+#ifdef NORM_ROUND
+// One product into the residual stream (segment 0, n_tokens 1, ACCUMULATE), followed by the
+// next RMSNorm of the whole residual row and its rounding for the products that read it
+// (-DROUND_<FORMAT>, as rms_norm.comp's ROUND_ variants): the last workgroup to finish does
+// both. Its counter starts at 0 and is left at 0. The slots this dispatch has no other use for carry:
+#define NR_COUNTER pc.w1         // uint
+#define NR_WEIGHT pc.w2          // [rows] f32, the norm's weight
+#define NR_OUT pc.y1             // [rows] f32, the normalized row
+#define NR_ROUNDED pc.y2         // [rows] f32, it rounded
+#define NR_QUANTS pc.rope_table  // [rows] int8, its quants
+#define NR_SCALES pc.bias        // [rows / block] f32, their block scales
+#define NR_EPS uintBitsToFloat(pc.rope_pos)
+#define NR_MAX_N 8192u
+#include "reduce.glsl"
+shared float nr_amax[NR_MAX_N / 4u];  // per group of 4
+shared vec2 nr_scales[NR_MAX_N / 4u / uint(ROUND_BLOCK_GROUPS)];  // per quantization block
+#endif
+
+#ifdef SWIGLU_ROUND
+// Gate (segment 0) and up (segment 1) of one token, followed by the rounding of silu(gate) * up
+// that the down projection multiplies (-DROUND_Q8_0 / -DROUND_Q8_K, as round_activation.comp):
+// the last workgroup to finish the rows of a quantization block rounds that block. The block
+// counters start at 0 and are left at 0. The slots this dispatch has no other use for carry:
+#define SR_COUNTERS pc.w2        // [rows / block] uint
+#define SR_ROUNDED pc.y2         // [rows] f32, the rounded values
+#define SR_QUANTS pc.rope_table  // [rows] int8, their quants
+#define SR_SCALES pc.bias        // [rows / block] f32, their block scales
+#define SR_BLOCK (4u * uint(ROUND_BLOCK_GROUPS))  // values per quantization block
+shared float sr_amax[WG];
+#endif
 
 #ifdef USE_SUBGROUPS
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -61,12 +108,18 @@ shared float results[NSUMS];
 
 void main() {
     uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-    uint row0 = wg * ROWS;
-    if (row0 >= pc.rows) return;  // uniform over the workgroup
+    uint groups0 = (pc.rows0 + ROWS - 1u) / ROWS, groups1 = (pc.rows1 + ROWS - 1u) / ROWS;
+    uint seg = wg < groups0 ? 0u : (wg < groups0 + groups1 ? 1u : 2u);
+    uint rows = seg == 0u ? pc.rows0 : (seg == 1u ? pc.rows1 : pc.rows2);
+    uvec2 w_at = seg == 0u ? pc.w0 : (seg == 1u ? pc.w1 : pc.w2);
+    uvec2 y_at = seg == 0u ? pc.y0 : (seg == 1u ? pc.y1 : pc.y2);
+    uint row0 = (wg - (seg == 0u ? 0u : (seg == 1u ? groups0 : groups0 + groups1))) * ROWS;
+    if (row0 >= rows) return;  // uniform over the workgroup
+    bool rope = (pc.flags & (FLAG_ROPE << seg)) != 0u;
     uint t0 = gl_WorkGroupID.z * TILE_N;
     uint tid = gl_LocalInvocationIndex;
 
-    Words W = Words(pc.w);
+    Words W = Words(w_at);
     Vec4s X = Vec4s(pc.x);
     uint row_bytes = (pc.ne0 / QK) * BLOCK_BYTES;
     uint n_groups = pc.ne0 / 4u;
@@ -75,7 +128,41 @@ void main() {
     float acc[NSUMS];
     for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
 
-#ifdef INT8_ACTIVATIONS
+#if defined(INT8_ACTIVATIONS) && defined(HAS_INT8_BLOCK32)
+    // Whole 32-element blocks (the activation's Q8_0 blocks): eight packed int8 dot products per row.
+    UVec4s XQ = UVec4s(pc.x);
+    Floats XD = Floats(pc.x_scales);
+    uint n16 = pc.ne0 / 16u, n32 = pc.ne0 / 32u;
+    for (uint part = tid; part < n32; part += WG) {
+        uint c = part * 32u;
+        uvec4 xa[TILE_N], xb[TILE_N];
+        float xd[TILE_N];
+        int xsum[TILE_N];  // the sum of the activation quants, for the weights' offset and m
+        for (uint t = 0u; t < TILE_N; ++t) {
+            bool live = t0 + t < pc.n_tokens;
+            xa[t] = live ? XQ.v[(t0 + t) * n16 + 2u * part] : uvec4(0u);
+            xb[t] = live ? XQ.v[(t0 + t) * n16 + 2u * part + 1u] : uvec4(0u);
+            xd[t] = live ? XD.f[(t0 + t) * (pc.ne0 / QK) + c / QK] : 0.0;
+            xsum[t] = sdot4x8(xa[t].x, 0x01010101u) + sdot4x8(xa[t].y, 0x01010101u) +
+                      sdot4x8(xa[t].z, 0x01010101u) + sdot4x8(xa[t].w, 0x01010101u) +
+                      sdot4x8(xb[t].x, 0x01010101u) + sdot4x8(xb[t].y, 0x01010101u) +
+                      sdot4x8(xb[t].z, 0x01010101u) + sdot4x8(xb[t].w, 0x01010101u);
+        }
+        for (uint r = 0u; r < ROWS; ++r) {
+            uint row = min(row0 + r, rows - 1u);  // a partial last tile recomputes a valid row
+            uint q[8];
+            float d, m;
+            int offset;
+            int8_block32(W, row * row_bytes, c, q, d, m, offset);
+            for (uint t = 0u; t < TILE_N; ++t) {
+                int s = sdot4x8(q[0], xa[t].x) + sdot4x8(q[1], xa[t].y) + sdot4x8(q[2], xa[t].z) +
+                        sdot4x8(q[3], xa[t].w) + sdot4x8(q[4], xb[t].x) + sdot4x8(q[5], xb[t].y) +
+                        sdot4x8(q[6], xb[t].z) + sdot4x8(q[7], xb[t].w) + offset * xsum[t];
+                acc[r * TILE_N + t] += (d * float(s) + m * float(xsum[t])) * xd[t];
+            }
+        }
+    }
+#elif defined(INT8_ACTIVATIONS)
     // Runs of 16 elements (within one activation block): four packed int8 dot products per row.
     UVec4s XQ = UVec4s(pc.x);
     Floats XD = Floats(pc.x_scales);
@@ -93,7 +180,7 @@ void main() {
                       sdot4x8(xq[t].z, 0x01010101u) + sdot4x8(xq[t].w, 0x01010101u);
         }
         for (uint r = 0u; r < ROWS; ++r) {
-            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            uint row = min(row0 + r, rows - 1u);  // a partial last tile recomputes a valid row
             uint q[4];
             float d, m;
             int offset;
@@ -117,7 +204,7 @@ void main() {
                 xv[t][j] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + c / 4u + j)
                                                 : vec4(0.0);
         for (uint r = 0u; r < ROWS; ++r) {
-            uint row = min(row0 + r, pc.rows - 1u);  // a partial last tile recomputes a valid row
+            uint row = min(row0 + r, rows - 1u);  // a partial last tile recomputes a valid row
             vec4 wv[4];
             dequant16(W, row * row_bytes, c, wv);
             for (uint t = 0u; t < TILE_N; ++t)
@@ -133,7 +220,7 @@ void main() {
         for (uint t = 0u; t < TILE_N; ++t)
             xv[t] = t0 + t < pc.n_tokens ? load_input(X, pc.up, pc.flags, (t0 + t) * x_stride + g) : vec4(0.0);
         for (uint r = 0u; r < ROWS; ++r) {
-            uint row = min(row0 + r, pc.rows - 1u);
+            uint row = min(row0 + r, rows - 1u);
             vec4 wv = dequant4(W, row * row_bytes + in_row, c % QK);
             for (uint t = 0u; t < TILE_N; ++t) acc[r * TILE_N + t] += dot(wv, xv[t]);
         }
@@ -162,26 +249,95 @@ void main() {
     for (uint k = tid; k < NSUMS; k += WG) {
         float v = 0.0;
         for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
-        uint row = min(row0 + k / TILE_N, pc.rows - 1u);
+        uint row = min(row0 + k / TILE_N, rows - 1u);
         if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
         results[k] = v;
     }
     barrier();
 
-    Floats Y = Floats(pc.y);
+    Floats Y = Floats(y_at);
     for (uint k = tid; k < NSUMS; k += WG) {
         uint r = k / TILE_N, t = k % TILE_N;
         uint row = row0 + r;
-        if (row >= pc.rows || t0 + t >= pc.n_tokens) continue;
+        if (row >= rows || t0 + t >= pc.n_tokens) continue;
         float v = results[k];
-        if ((pc.flags & FLAG_ROPE) != 0u) {  // rope.comp's rotation of the pair (x0, x1)
+        if (rope) {  // rope.comp's rotation of the pair (x0, x1)
             uint half_dim = pc.rope_head_dim / 2u;
             uint at = 2u * (pc.rope_pos * half_dim + (row % pc.rope_head_dim) / 2u);
             float c = Floats(pc.rope_table).f[at], sn = Floats(pc.rope_table).f[at + 1u];
             float x0 = results[k & ~1u], x1 = results[k | 1u];
             v = (row & 1u) == 0u ? x0 * c - x1 * sn : x0 * sn + x1 * c;
         }
-        uint idx = (t0 + t) * pc.rows + row;
+        uint idx = (t0 + t) * rows + row;
         Y.f[idx] = (pc.flags & FLAG_ACCUMULATE) != 0u ? Y.f[idx] + v : v;
     }
+#ifdef SWIGLU_ROUND
+    // Results out (to the device, past this workgroup's caches) before the block's count goes up.
+    memoryBarrierBuffer();
+    barrier();
+    uint blk = row0 / SR_BLOCK;
+    if (tid == 0u) last_s = atomicAdd(Counters(SR_COUNTERS).c[blk], 1u) == 2u * (SR_BLOCK / ROWS) - 1u;
+    barrier();
+    if (!last_s) return;  // uniform over the workgroup
+    memoryBarrierBuffer();
+    bool inside = tid < uint(ROUND_BLOCK_GROUPS);  // one group of 4 values each
+    uint i = blk * uint(ROUND_BLOCK_GROUPS) + tid;
+    vec4 g = inside ? CoherentVec4s(pc.y0).v[i] : vec4(0.0);
+    vec4 u = inside ? CoherentVec4s(pc.y1).v[i] : vec4(0.0);
+    vec4 x = g / (1.0 + exp(-g)) * u;  // swiglu.glsl's load_input
+    sr_amax[tid] = group_amax(x);
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1) {
+        if (tid < s) sr_amax[tid] = max(sr_amax[tid], sr_amax[tid + s]);
+        barrier();
+    }
+    vec2 scales = block_scales(sr_amax[0]);
+    if (inside) {
+        Vec4s(SR_ROUNDED).v[i] = round_scaled(x, scales);
+        WordsOut(SR_QUANTS).w[i] = round_quants(x, scales);
+        if (tid == 0u) {
+            Floats(SR_SCALES).f[blk] = scales.x;
+            Counters(SR_COUNTERS).c[blk] = 0u;  // for the next dispatch
+        }
+    }
+#endif
+#ifdef NORM_ROUND
+    memoryBarrierBuffer();
+    barrier();
+    uint n_groups_all = (rows + ROWS - 1u) / ROWS;  // the host dispatches exactly these
+    if (tid == 0u) last_s = atomicAdd(Counters(NR_COUNTER).c[0], 1u) == n_groups_all - 1u;
+    barrier();
+    if (!last_s) return;  // uniform over the workgroup
+    memoryBarrierBuffer();
+    // rms_norm.comp's ROUND_ variant on the finished row (rows values, a multiple of 4).
+    CoherentVec4s X4 = CoherentVec4s(y_at);
+    Vec4s W4 = Vec4s(NR_WEIGHT), Y4 = Vec4s(NR_OUT), R4 = Vec4s(NR_ROUNDED);
+    uint n4 = rows / 4u;
+    float ss = 0.0;
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 v = X4.v[g];
+        ss += dot(v, v);
+    }
+    float nscale = inversesqrt(wg_sum(ss) / float(rows) + NR_EPS);
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 v = X4.v[g] * nscale * W4.v[g];
+        Y4.v[g] = v;
+        nr_amax[g] = group_amax(v);
+    }
+    barrier();
+    for (uint b = tid; b < n4 / uint(ROUND_BLOCK_GROUPS); b += WG) {
+        float mx = 0.0;
+        for (uint j = 0u; j < uint(ROUND_BLOCK_GROUPS); ++j) mx = max(mx, nr_amax[b * uint(ROUND_BLOCK_GROUPS) + j]);
+        nr_scales[b] = block_scales(mx);
+    }
+    barrier();
+    for (uint g = tid; g < n4; g += WG) {
+        vec4 v = X4.v[g] * nscale * W4.v[g];
+        vec2 sc = nr_scales[g / uint(ROUND_BLOCK_GROUPS)];
+        R4.v[g] = round_scaled(v, sc);
+        WordsOut(NR_QUANTS).w[g] = round_quants(v, sc);
+        if (g % uint(ROUND_BLOCK_GROUPS) == 0u) Floats(NR_SCALES).f[g / uint(ROUND_BLOCK_GROUPS)] = sc.x;
+    }
+    if (tid == 0u) Counters(NR_COUNTER).c[0] = 0u;  // for the next dispatch
+#endif
 }

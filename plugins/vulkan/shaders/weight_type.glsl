@@ -10,7 +10,11 @@
 //                 elements c .. c+15 of the row starting at byte `row` (c a multiple of 16) as
 //                 16 signed bytes q, with their scale d, float term m and integer offset,
 // for products with int8 activations (mul_mat.comp's INT8_ACTIVATIONS variants; the
-// activations come in blocks of QK: Q8_0 for 32-element types, Q8_K for 256).
+// activations come in blocks of QK: Q8_0 for 32-element types, Q8_K for 256). Types whose
+// runs of 32 elements share one d, m and offset may also define HAS_INT8_BLOCK32 and
+//   void int8_block32(Words p, uint row, uint c, out uint q[8], out float d, out float m, out int offset)
+//                 the same for elements c .. c+31 (c a multiple of 32), which mul_mat.comp then
+//                 takes 32 at a time (one read of the block header per 32 elements, not per 16).
 #if defined(WEIGHT_F32)
 #include "types/f32.glsl"
 #elif defined(WEIGHT_F16)

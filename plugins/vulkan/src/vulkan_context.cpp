@@ -127,8 +127,8 @@ Context::Context() {
     VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     alloc.commandPool = pool_;
     alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    alloc.commandBufferCount = 1;
-    vk_check(vkAllocateCommandBuffers(device_, &alloc, &cmd_), "vkAllocateCommandBuffers");
+    alloc.commandBufferCount = kCommandBuffers;
+    vk_check(vkAllocateCommandBuffers(device_, &alloc, cmds_), "vkAllocateCommandBuffers");
     VkFenceCreateInfo fence_info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     vk_check(vkCreateFence(device_, &fence_info, nullptr, &fence_), "vkCreateFence");
 
@@ -244,29 +244,42 @@ VkPipeline Context::pipeline(const std::string& variant) {
     return p;
 }
 
-VkCommandBuffer Context::begin() {
-    vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+VkCommandBuffer Context::begin(uint32_t slot) {
+    VkCommandBuffer cmd = cmds_[slot];
+    vk_check(vkResetCommandBuffer(cmd, 0), "vkResetCommandBuffer");
     VkCommandBufferBeginInfo info{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     info.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    vk_check(vkBeginCommandBuffer(cmd_, &info), "vkBeginCommandBuffer");
-    return cmd_;
+    vk_check(vkBeginCommandBuffer(cmd, &info), "vkBeginCommandBuffer");
+    return cmd;
 }
 
-void Context::submit() {
+void Context::end(uint32_t slot) {
     // Make every write of the recorded work visible to the host before the fence signals.
     VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host, 0,
+    vkCmdPipelineBarrier(cmds_[slot], VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host, 0,
                          nullptr, 0, nullptr);
-    vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    vk_check(vkEndCommandBuffer(cmds_[slot]), "vkEndCommandBuffer");
+}
+
+void Context::launch(uint32_t slot) {
     VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     submit.commandBufferCount = 1;
-    submit.pCommandBuffers = &cmd_;
+    submit.pCommandBuffers = &cmds_[slot];
     vk_check(vkResetFences(device_, 1, &fence_), "vkResetFences");
     vk_check(vkQueueSubmit(queue_, 1, &submit, fence_), "vkQueueSubmit");
+}
+
+void Context::wait() {
     vk_check(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
     profiler_->collect();
+}
+
+void Context::submit(uint32_t slot) {
+    end(slot);
+    launch(slot);
+    wait();
 }
 
 }  // namespace apr_vulkan

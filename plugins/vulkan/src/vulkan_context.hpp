@@ -1,7 +1,8 @@
 // The logical device the backend computes on: one compute queue, device-address buffers (the
 // shaders reach every buffer through addresses in push constants, so there are no descriptor
-// sets), compute pipelines made on demand from the embedded SPIR-V, and one command buffer that
-// is recorded and submitted per step.
+// sets), compute pipelines made on demand from the embedded SPIR-V, and two command buffers: one
+// is recorded and submitted per step, and a decode step may record the next step's into the other
+// while the GPU runs (Session's record-ahead).
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -73,9 +74,16 @@ public:
     VkPipeline pipeline(const std::string& variant);
     VkPipelineLayout pipeline_layout() const { return layout_; }
 
-    // Resets and begins the command buffer; submit() ends it, submits it and waits for it.
-    VkCommandBuffer begin();
-    void submit();
+    // Command buffer `slot` (< kCommandBuffers): begin() resets and begins it; end() closes it
+    // (with a barrier that makes its writes visible to the host); launch() submits it without
+    // waiting; wait() waits for the last launch and collects the profile; submit() is all three.
+    // One submission is in flight at a time: the next launch() comes after wait().
+    static constexpr uint32_t kCommandBuffers = 2;
+    VkCommandBuffer begin(uint32_t slot = 0);
+    void end(uint32_t slot);
+    void launch(uint32_t slot);
+    void wait();
+    void submit(uint32_t slot = 0);
 
     // Timestamps per dispatch when APR_VULKAN_PROFILE=1 (vulkan_profiler.hpp); submit() collects them.
     Profiler& profiler() { return *profiler_; }
@@ -91,7 +99,7 @@ private:
     VkDevice device_ = VK_NULL_HANDLE;
     VkQueue queue_ = VK_NULL_HANDLE;
     VkCommandPool pool_ = VK_NULL_HANDLE;
-    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    VkCommandBuffer cmds_[kCommandBuffers] = {};
     VkFence fence_ = VK_NULL_HANDLE;
     VkPipelineLayout layout_ = VK_NULL_HANDLE;
     VkPhysicalDeviceMemoryProperties memory_{};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "vulkan_copy_rate.hpp"
@@ -24,12 +25,19 @@ constexpr uint32_t kMatVecRows = 2;
 constexpr uint32_t kMaxGroups = 65535;
 constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
 constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
+constexpr uint32_t kFusedNormMaxRowInProduct = 8192;  // NR_MAX_N of mul_mat.comp's NORM_ROUND variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
-struct MulMatParams {
-    uint64_t w, x, y, bias, up, x_scales, rope_table;
-    uint32_t ne0, rows, n_tokens, flags, rope_pos, rope_head_dim;
+struct MulMatVecParams {  // mul_mat.comp: up to three products (segments) of one input
+    uint64_t w[3], y[3], x, bias, up, x_scales, rope_table;
+    uint32_t ne0, rows[3], n_tokens, flags, rope_pos, rope_head_dim;
 };
+static_assert(sizeof(MulMatVecParams) <= Context::kPushConstantBytes);
+struct MulMatParams {  // mul_mm.comp
+    uint64_t w, x, y, bias, up, x_scales, rope_table;
+    uint32_t ne0, rows, n_tokens, flags;
+};
+constexpr uint32_t kFlagAccumulate = 1, kFlagBias = 2, kFlagSwiglu = 4, kFlagRope = 8;  // kFlagRope << segment
 struct GetRowsParams {
     uint64_t w, ids, y;
     uint32_t ne0, n_tokens;
@@ -56,6 +64,12 @@ struct AttentionSplitParams {
     uint64_t q, k, v, part;
     uint32_t n_kv, n_splits, n_head, n_head_kv, head_dim;
     float scale;
+};
+struct AttentionSplitCombineParams {  // attention_split.comp's COMBINE variants
+    uint64_t q, k, v, part;
+    uint32_t n_kv, n_splits, n_head, n_head_kv, head_dim;
+    float scale;
+    uint64_t counters, out, rounded, q8, q8d;
 };
 struct AttentionCombineParams {
     uint64_t part, out;
@@ -91,6 +105,15 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         k_cache_.push_back(dev(uint64_t(n_ctx) * KV));
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
     }
+    // Decode dispatches whose last workgroups may do the next small step: the attention merge
+    // (attention_split.comp COMBINE), the SwiGLU rounding (gate_up_swiglu_rounded) and the RMSNorm
+    // (mul_mat.comp NORM_ROUND). Opt-in with APR_VULKAN_TAIL_FUSION: "1" all, or a list of
+    // "combine", "swiglu", "norm". Off by default: measured on the H200 (7B Q4_0 tg128) none of
+    // them pays: all off 388 t/s, combine + swiglu 387, all three 334 (each workgroup's
+    // memoryBarrierBuffer before its count goes up, and the norm done by one workgroup of 128
+    // invocations, cost more than the dispatches and barriers they save).
+    const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "";
+    auto fuse = [&](const char* what) { return tail == "1" || tail.find(what) != std::string::npos; };
     const uint64_t widest = std::max({E, Q, F});
     auto needs_rounding = [&](const DeviceTensor& t) {
         if (t.format->activation_rounding && !rounded_.count(t.format->activation_rounding))
@@ -103,6 +126,24 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         for (const char* shader : {"round_q8_0", "round_q8_k"})
             if (rounded_.count(shader))
                 int8_[shader] = {ctx_.create_buffer(chunk_ * widest, MemoryKind::device_local), dev(chunk_ * (widest / 32 + 1))};
+    if (fuse("combine") && view.head_dim <= 4 * 128) {  // attention_split.comp's COMBINE: 128 invocations
+        const std::vector<uint32_t> zeros(view.n_head, 0);
+        attention_counters_ = ctx_.create_buffer(zeros.size() * 4, MemoryKind::device_local);
+        ctx_.upload(attention_counters_, 0, zeros.data(), zeros.size() * 4);
+    }
+    const std::vector<uint32_t> zeros(F / 32 + 1, 0);
+    if (ctx_.int8_dot() && fuse("swiglu")) {
+        // Its own int8 copy (the gate/up input's is still being read while it is written), f32
+        // copy and block counters.
+        swiglu_int8_ = {ctx_.create_buffer(F, MemoryKind::device_local), dev(F / 32 + 1)};
+        swiglu_rounded_ = dev(F);
+        swiglu_counters_ = ctx_.create_buffer(zeros.size() * 4, MemoryKind::device_local);
+        ctx_.upload(swiglu_counters_, 0, zeros.data(), zeros.size() * 4);
+    }
+    if (ctx_.int8_dot() && fuse("norm")) {
+        norm_counter_ = ctx_.create_buffer(4, MemoryKind::device_local);
+        ctx_.upload(norm_counter_, 0, zeros.data(), 4);
+    }
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
 
@@ -120,6 +161,9 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         }
     }
     rope_table_ = dev(table.size());
+    // The profiler's timestamps belong to one recording at a time, so it records nothing ahead.
+    const char* no_ahead = std::getenv("APR_VULKAN_NO_RECORD_AHEAD");
+    record_ahead_ = !ctx_.profiler().enabled() && !(no_ahead && std::strcmp(no_ahead, "1") == 0);
     ctx_.upload(rope_table_, 0, table.data(), table.size() * sizeof(float));
     create_pipelines();
 }
@@ -133,17 +177,27 @@ void Session::create_pipelines() {
     for (const auto& l : model_.layers())
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
-        ctx_.pipeline(variant(std::string("mul_mat_vec_") + t->format->shader + (int8_products(*t) ? "_i8" : ""), true));
+        ctx_.pipeline(mat_vec_variant(*t));
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     for (const auto& [shader, buffer] : rounded_) {
         ctx_.pipeline(shader);
         ctx_.pipeline(variant(std::string("rms_norm_") + shader, true));
     }
+    for (const auto& l : model_.layers()) {
+        if (swiglu_fusable(l)) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu");
+        for (const DeviceTensor* t : {&l.wo, &l.down})
+            if (norm_counter_.address() && int8_products(*t) && t->format->activation_rounding)
+                ctx_.pipeline(mat_vec_variant(*t) + "_norm");
+    }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
     ctx_.pipeline(variant("rms_norm", true));
     ctx_.pipeline(variant("attention", true));
     ctx_.pipeline(variant("attention_split", true));
+    if (attention_counters_.address() != 0) {
+        ctx_.pipeline(variant("attention_split_combine", true));
+        if (rounded_.count("round_q8_0")) ctx_.pipeline(variant("attention_split_combine_round_q8_0", true));
+    }
     ctx_.pipeline("attention_combine");
     if (rounded_.count("round_q8_0")) ctx_.pipeline("attention_combine_round_q8_0");
     ctx_.pipeline("rope");
@@ -181,33 +235,135 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
 }
 
 void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up,
-                      int64_t rope_pos) {
-    MulMatParams p{w.address, x, y, 0, swiglu_up, 0, 0, static_cast<uint32_t>(w.ne0), static_cast<uint32_t>(w.ne1),
-                   n_tokens, 0, 0, 0};
-    if (rope_pos >= 0) {  // decode only (mul_mat.comp with ROWS even); the caller checks the rope type
-        p.flags |= 8u;
-        p.rope_table = rope_table_.address();
-        p.rope_pos = static_cast<uint32_t>(rope_pos);
-        p.rope_head_dim = view_.head_dim;
+                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
+    if (n_tokens == 1) {
+        mul_mat_vec(cmd, x, {{role, &w, y, bias, false}}, accumulate, swiglu_up, -1);
+        return;
     }
-    const bool int8 = n_tokens == 1 && int8_products(w);
-    if (int8) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
-        const Int8Copy* copy = int8_copy(w.format->activation_rounding);
-        p.x = copy->quants.address();
-        p.x_scales = copy->scales.address();
-    }
-    if (accumulate) p.flags |= 1u;
-    if (swiglu_up != 0) p.flags |= 4u;
+    MulMatParams p{w.address, input_for(w, x), y, 0, swiglu_up, 0, 0, static_cast<uint32_t>(w.ne0),
+                   static_cast<uint32_t>(w.ne1), n_tokens, 0};
+    if (accumulate) p.flags |= kFlagAccumulate;
+    if (swiglu_up != 0) p.flags |= kFlagSwiglu;
     if (bias && bias->present()) {
         p.bias = bias->address;
-        p.flags |= 2u;
+        p.flags |= kFlagBias;
     }
-    const uint32_t groups = ceil_div(p.rows, n_tokens == 1 ? kMatVecRows : kMatMatRows);
+    const uint32_t groups = ceil_div(p.rows, kMatMatRows);
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-    const std::string name = n_tokens == 1 ? variant(std::string("mul_mat_vec_") + w.format->shader + (int8 ? "_i8" : ""), true)
-                                           : std::string("mul_mm_") + w.format->shader;
-    dispatch(cmd, name, &p, sizeof p, gx, gy, n_tokens == 1 ? 1 : ceil_div(n_tokens, kMatMatTokens), role);
+    dispatch(cmd, std::string("mul_mm_") + w.format->shader, &p, sizeof p, gx, gy, ceil_div(n_tokens, kMatMatTokens),
+             role);
+}
+
+std::string Session::mat_vec_variant(const DeviceTensor& w) const {
+    return variant(std::string("mul_mat_vec_") + w.format->shader + (int8_products(w) ? "_i8" : ""), true);
+}
+
+void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
+                          VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input,
+                          const DeviceTensor* then_norm) {
+    for (size_t first = 0; first < products.size();) {
+        // A segment joins the dispatch while it has the same shader (weight type, int8 or not) and
+        // row length as the first, and neither has a bias (one bias pointer per dispatch).
+        const DeviceTensor& w = *products[first].w;
+        const std::string name = mat_vec_variant(w);
+        auto has_bias = [](const Product& p) { return p.bias && p.bias->present(); };
+        size_t end = first + 1;
+        while (end < products.size() && end - first < 3 && !has_bias(products[first]) && !has_bias(products[end]) &&
+               products[end].w->ne0 == w.ne0 && mat_vec_variant(*products[end].w) == name)
+            ++end;
+        MulMatVecParams p{};
+        p.x = input_for(w, x);
+        if (int8_products(w)) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
+            const Int8Copy* copy = int8_input ? int8_input : int8_copy(w.format->activation_rounding);
+            p.x = copy->quants.address();
+            p.x_scales = copy->scales.address();
+        }
+        p.up = swiglu_up;
+        p.ne0 = static_cast<uint32_t>(w.ne0);
+        p.n_tokens = 1;
+        if (accumulate) p.flags |= kFlagAccumulate;
+        if (swiglu_up != 0) p.flags |= kFlagSwiglu;
+        if (has_bias(products[first])) {
+            p.bias = products[first].bias->address;
+            p.flags |= kFlagBias;
+        }
+        uint32_t groups = 0;
+        std::string label;
+        for (size_t i = first; i < end; ++i) {
+            const Product& pr = products[i];
+            const uint32_t s = static_cast<uint32_t>(i - first);
+            p.w[s] = pr.w->address;
+            p.y[s] = pr.y;
+            p.rows[s] = static_cast<uint32_t>(pr.w->ne1);
+            groups += ceil_div(p.rows[s], kMatVecRows);
+            if (pr.rope && rope_pos >= 0) {  // the caller checks the rope type (NORM pairs)
+                p.flags |= kFlagRope << s;
+                p.rope_table = rope_table_.address();
+                p.rope_pos = static_cast<uint32_t>(rope_pos);
+                p.rope_head_dim = view_.head_dim;
+            }
+            if (ctx_.profiler().enabled()) label += (label.empty() ? "" : "+") + std::string(pr.role);
+        }
+        std::string shader = name;
+        if (then_norm) {  // norm_fusable: one product, int8, its own rounding format
+            const char* r = w.format->activation_rounding;
+            const Int8Copy* out = int8_copy(r);
+            p.w[1] = norm_counter_.address();                  // NR_COUNTER
+            p.w[2] = then_norm->address;                       // NR_WEIGHT
+            p.y[1] = h_.address();                             // NR_OUT
+            p.y[2] = rounded_.at(r).address();                 // NR_ROUNDED
+            p.rope_table = out->quants.address();              // NR_QUANTS
+            p.bias = out->scales.address();                    // NR_SCALES
+            std::memcpy(&p.rope_pos, &view_.rms_norm_eps, 4);  // NR_EPS
+            shader += "_norm";
+            if (!label.empty()) label += "+norm";
+        }
+        uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
+        dispatch(cmd, shader, &p, sizeof p, gx, gy, 1, label.empty() ? nullptr : label.c_str());
+        first = end;
+    }
+}
+
+bool Session::norm_fusable(const DeviceTensor& producer, std::initializer_list<const DeviceTensor*> consumers) const {
+    const char* r = producer.format->activation_rounding;
+    if (!norm_counter_.address() || !r || !int8_products(producer) || producer.ne1 != view_.n_embd ||
+        view_.n_embd % 4 != 0 || view_.n_embd > kFusedNormMaxRowInProduct ||
+        ceil_div(producer.ne1, kMatVecRows) > kMaxGroups)
+        return false;
+    for (const DeviceTensor* c : consumers)  // the _norm variants round to the producer's format
+        if (!c->format->activation_rounding || std::strcmp(c->format->activation_rounding, r) != 0) return false;
+    return true;
+}
+
+bool Session::swiglu_fusable(const LayerWeights& w) const {
+    const char* r = w.down.format->activation_rounding;
+    if (!swiglu_counters_.address() || !r || !int8_products(w.down) || !int8_products(w.gate) ||
+        std::strcmp(r, w.gate.format->activation_rounding) != 0 || mat_vec_variant(w.gate) != mat_vec_variant(w.up) ||
+        w.gate.ne0 != w.up.ne0 || w.gate.ne1 != w.up.ne1 || w.gate.ne1 != view_.n_ff)
+        return false;
+    const uint64_t block = std::strcmp(r, "round_q8_k") == 0 ? 256 : 32;  // the _swiglu variants' formats
+    return w.gate.ne1 % block == 0 && block % kMatVecRows == 0;
+}
+
+void Session::gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w) {
+    const Int8Copy* in = int8_copy(w.gate.format->activation_rounding);
+    MulMatVecParams p{};
+    p.w[0] = w.gate.address;
+    p.w[1] = w.up.address;
+    p.w[2] = swiglu_counters_.address();   // SR_COUNTERS
+    p.y[0] = g_.address();
+    p.y[1] = u_.address();
+    p.y[2] = swiglu_rounded_.address();    // SR_ROUNDED
+    p.x = in->quants.address();
+    p.x_scales = in->scales.address();
+    p.rope_table = swiglu_int8_.quants.address();  // SR_QUANTS
+    p.bias = swiglu_int8_.scales.address();        // SR_SCALES
+    p.ne0 = static_cast<uint32_t>(w.gate.ne0);
+    p.rows[0] = p.rows[1] = static_cast<uint32_t>(w.gate.ne1);
+    p.n_tokens = 1;
+    const uint32_t groups = 2 * ceil_div(p.rows[0], kMatVecRows);
+    uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
+    dispatch(cmd, mat_vec_variant(w.gate) + "_swiglu", &p, sizeof p, gx, gy, 1, "ffn_gate+ffn_up+swiglu_round");
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
@@ -271,12 +427,28 @@ const char* Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_t
     const float scale = static_cast<float>(1.0 / std::sqrt(double(view_.head_dim)));
     if (n_tokens == 1) {
         const uint32_t n_kv = pos0 + 1, n_splits = ceil_div(n_kv, kAttentionSplit);
+        const char* rounding = consumer.format->activation_rounding;
+        const bool round_q8_0 = rounding && std::strcmp(rounding, "round_q8_0") == 0 && view_.head_dim % 32 == 0;
+        if (attention_counters_.address() != 0) {  // split and merge in one dispatch
+            AttentionSplitCombineParams sp{q_.address(), k_cache_[layer].address(), v_cache_[layer].address(),
+                                           att_parts_.address(), n_kv, n_splits, view_.n_head, view_.n_head_kv,
+                                           view_.head_dim, scale, attention_counters_.address(), att_.address(), 0, 0, 0};
+            if (round_q8_0) {
+                sp.rounded = rounded_.at(rounding).address();
+                if (const Int8Copy* copy = int8_copy(rounding)) {
+                    sp.q8 = copy->quants.address();
+                    sp.q8d = copy->scales.address();
+                }
+            }
+            dispatch(cmd, variant(round_q8_0 ? "attention_split_combine_round_q8_0" : "attention_split_combine", true),
+                     &sp, sizeof sp, view_.n_head, n_splits, 1);
+            return round_q8_0 ? rounding : nullptr;
+        }
         AttentionSplitParams sp{q_.address(), k_cache_[layer].address(), v_cache_[layer].address(), att_parts_.address(),
                                 n_kv, n_splits, view_.n_head, view_.n_head_kv, view_.head_dim, scale};
         dispatch(cmd, variant("attention_split", true), &sp, sizeof sp, view_.n_head, n_splits, 1);
         barrier(cmd);
-        const char* rounding = consumer.format->activation_rounding;
-        if (rounding && std::strcmp(rounding, "round_q8_0") == 0 && view_.head_dim % 32 == 0) {
+        if (round_q8_0) {
             AttentionCombineRoundParams cp{att_parts_.address(), att_.address(), rounded_.at(rounding).address(), 0, 0,
                                            n_splits, view_.head_dim};
             if (const Int8Copy* copy = int8_copy(rounding)) {
@@ -297,23 +469,62 @@ const char* Session::attention(VkCommandBuffer cmd, uint32_t layer, uint32_t n_t
 }
 
 void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
-    const uint32_t E = view_.n_embd, Q = view_.n_head * view_.head_dim, KV = view_.n_head_kv * view_.head_dim;
     std::memcpy(ids_.mapped(), tokens, T * sizeof(int32_t));
-    VkCommandBuffer cmd = ctx_.begin();
+    // A decode step (one token, logits of it) depends on nothing but pos: the tokens come through ids_.
+    const bool decode = T == 1 && (logits_all || logits_last);
+    uint32_t slot = 0;
+    if (decode && ahead_pos_ == int64_t(pos)) {
+        slot = ahead_slot_;
+    } else {
+        record(ctx_.begin(slot), T, pos, logits_all, logits_last);
+        ctx_.end(slot);
+    }
+    ahead_pos_ = -1;
+    ctx_.launch(slot);
+    if (decode && record_ahead_ && pos + 1 < n_ctx_) {
+        // The next decode step's command buffer, recorded while the GPU runs this one (host time
+        // that otherwise sits between the steps); used if the next step is decode at pos + 1.
+        const uint32_t next = slot ^ 1u;
+        try {
+            record(ctx_.begin(next), 1, pos + 1, false, true);
+            ctx_.end(next);
+            ahead_slot_ = next;
+            ahead_pos_ = int64_t(pos) + 1;
+        } catch (...) {
+            ctx_.wait();
+            throw;
+        }
+    }
+    ctx_.wait();
+}
+
+void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_all, bool logits_last) {
+    const uint32_t E = view_.n_embd, Q = view_.n_head * view_.head_dim, KV = view_.n_head_kv * view_.head_dim;
     ctx_.profiler().begin(cmd, T == 1);
     get_rows(cmd, model_.token_embd(), x_.address(), T);
     barrier(cmd);
+    const bool logits = logits_all || logits_last;
+    // Decode: the products into the residual stream (attn_output, ffn_down) may do the RMSNorm
+    // that follows them (norm_fusable); `normed` says the previous one did.
+    bool normed = false;
     for (uint32_t l = 0; l < view_.n_layer; ++l) {
         const LayerWeights& w = model_.layers()[l];
         const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
         const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
-        norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
+        if (!normed) norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
         // Decode with NORM RoPE (pairs 2i, 2i+1) and no q/k norm: the products rotate q and k.
         const bool rope_fused = T == 1 && view_.rope_type == APR_ROPE_NORM && !w.q_norm.present();
         const int64_t rope_at = rope_fused ? int64_t(pos) : -1;
-        mul_mat(cmd, "attn_q", w.wq, input_for(w.wq, h_.address()), q_.address(), T, &w.bq, false, 0, rope_at);
-        mul_mat(cmd, "attn_k", w.wk, input_for(w.wk, h_.address()), k_at, T, &w.bk, false, 0, rope_at);
-        mul_mat(cmd, "attn_v", w.wv, input_for(w.wv, h_.address()), v_at, T, &w.bv, false);
+        if (T == 1) {  // one dispatch for the three where their weight types agree
+            mul_mat_vec(cmd, h_.address(),
+                        {{"attn_q", &w.wq, q_.address(), &w.bq, true}, {"attn_k", &w.wk, k_at, &w.bk, true},
+                         {"attn_v", &w.wv, v_at, &w.bv, false}},
+                        false, 0, rope_at);
+        } else {
+            mul_mat(cmd, "attn_q", w.wq, h_.address(), q_.address(), T, &w.bq, false);
+            mul_mat(cmd, "attn_k", w.wk, h_.address(), k_at, T, &w.bk, false);
+            mul_mat(cmd, "attn_v", w.wv, h_.address(), v_at, T, &w.bv, false);
+        }
         barrier(cmd);
         if (w.q_norm.present()) {
             rms_norm(cmd, q_.address(), q_.address(), w.q_norm, view_.head_dim, T * view_.n_head);
@@ -328,27 +539,57 @@ void Session::run_chunk(const int32_t* tokens, uint32_t T, uint32_t pos, bool lo
         const char* att_rounded = attention(cmd, l, T, pos, w.wo);
         barrier(cmd);
         round_activation(cmd, att_.address(), 0, Q, T, {&w.wo}, att_rounded);
-        mul_mat(cmd, "attn_output", w.wo, input_for(w.wo, att_.address()), x_.address(), T, nullptr, true);
+        normed = T == 1 && norm_fusable(w.wo, {&w.gate, &w.up});
+        if (normed)
+            mul_mat_vec(cmd, att_.address(), {{"attn_output", &w.wo, x_.address(), nullptr, false}}, true, 0, -1,
+                        nullptr, &w.ffn_norm);
+        else
+            mul_mat(cmd, "attn_output", w.wo, att_.address(), x_.address(), T, nullptr, true);
         barrier(cmd);
-        norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
-        mul_mat(cmd, "ffn_gate", w.gate, input_for(w.gate, h_.address()), g_.address(), T, nullptr, false);
-        mul_mat(cmd, "ffn_up", w.up, input_for(w.up, h_.address()), u_.address(), T, nullptr, false);
+        if (!normed) norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
+        // The RMSNorm after this layer (the next layer's, or the output's), for the down projection to do.
+        const bool last_layer = l + 1 == view_.n_layer;
+        const LayerWeights* next = last_layer ? nullptr : &model_.layers()[l + 1];
+        const DeviceTensor* next_norm = nullptr;
+        if (T == 1 && (next ? norm_fusable(w.down, {&next->wq, &next->wk, &next->wv})
+                            : logits && norm_fusable(w.down, {&model_.output()})))
+            next_norm = next ? &next->attn_norm : &model_.output_norm();
+        normed = next_norm != nullptr;
+        if (T == 1 && swiglu_fusable(w)) {
+            // gate and up, and the down projection's input rounded by their last workgroups
+            gate_up_swiglu_rounded(cmd, w);
+            barrier(cmd);
+            mul_mat_vec(cmd, g_.address(), {{"ffn_down", &w.down, x_.address(), nullptr, false}}, true, 0, -1,
+                        &swiglu_int8_, next_norm);
+            barrier(cmd);
+            continue;
+        }
+        if (T == 1) {
+            mul_mat_vec(cmd, h_.address(),
+                        {{"ffn_gate", &w.gate, g_.address(), nullptr, false}, {"ffn_up", &w.up, u_.address(), nullptr, false}},
+                        false, 0, -1);
+        } else {
+            mul_mat(cmd, "ffn_gate", w.gate, h_.address(), g_.address(), T, nullptr, false);
+            mul_mat(cmd, "ffn_up", w.up, h_.address(), u_.address(), T, nullptr, false);
+        }
         barrier(cmd);
         // The down projection's input is silu(g) * u: computed by the rounding pass, or (F32
         // weights, no rounding) by the product itself as it reads g.
         round_activation(cmd, g_.address(), u_.address(), view_.n_ff, T, {&w.down});
         const bool gate_fused = w.down.format->activation_rounding == nullptr;
-        mul_mat(cmd, "ffn_down", w.down, input_for(w.down, g_.address()), x_.address(), T, nullptr, true,
-                gate_fused ? u_.address() : 0);
+        if (next_norm)
+            mul_mat_vec(cmd, g_.address(), {{"ffn_down", &w.down, x_.address(), nullptr, false}}, true,
+                        gate_fused ? u_.address() : 0, -1, nullptr, next_norm);
+        else
+            mul_mat(cmd, "ffn_down", w.down, g_.address(), x_.address(), T, nullptr, true, gate_fused ? u_.address() : 0);
         barrier(cmd);
     }
-    if (logits_all || logits_last) {
+    if (logits) {
         const uint32_t rows = logits_all ? T : 1;
         const VkDeviceAddress last = x_.address() + (logits_all ? 0 : uint64_t(T - 1) * E * 4);
-        norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
-        mul_mat(cmd, "output", model_.output(), input_for(model_.output(), h_.address()), logits_.address(), rows, nullptr, false);
+        if (!normed) norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
+        mul_mat(cmd, "output", model_.output(), h_.address(), logits_.address(), rows, nullptr, false);
     }
-    ctx_.submit();
 }
 
 void Session::step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool all_logits, float* logits) {

@@ -28,19 +28,46 @@ public:
     double measure_copy_rate();
 
 private:
-    // Records and submits tokens [0, n) at positions pos.. ; logits rows land in logits_.
+    // Submits tokens [0, n) at positions pos.. (recorded now, or ahead by the previous decode
+    // step) and waits; logits rows land in logits_.
     void run_chunk(const int32_t* tokens, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
+    // Records the forward pass of n tokens at positions pos.. into cmd (token ids read from ids_).
+    void record(VkCommandBuffer cmd, uint32_t n, uint32_t pos, bool logits_all, bool logits_last);
 
     void barrier(VkCommandBuffer cmd);
     // The profile (APR_VULKAN_PROFILE=1) names the dispatch by its variant and `role`, if any.
     void dispatch(VkCommandBuffer cmd, const std::string& variant, const void* params, uint32_t bytes, uint32_t gx,
                   uint32_t gy, uint32_t gz, const char* role = nullptr);
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
-    // `role` ("attn_q") labels the product in the profile. rope_pos >= 0 (decode, NORM RoPE):
-    // the results are rotated for that position, as rope() would.
+    // y = w x (+ bias) for n_tokens tokens, added to y when `accumulate`; x is the unrounded
+    // activation (the product reads input_for(w, x)). `role` ("attn_q") labels it in the profile.
     void mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0,
-                 int64_t rope_pos = -1);
+                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
+    // One output of decode products that share their input.
+    struct Product {
+        const char* role;
+        const DeviceTensor* w;
+        VkDeviceAddress y;
+        const DeviceTensor* bias;
+        bool rope;  // rotated for rope_pos (NORM RoPE, decode), as rope() would
+    };
+    // Decode (one token) products of the same input x (unrounded, as mul_mat's), consecutive
+    // ones with the same shader merged into one dispatch (mul_mat.comp's segments, three at most).
+    // int8_input: the int8 copy the products read instead of their rounding's own.
+    struct Int8Copy;
+    void mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
+                     VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input = nullptr,
+                     const DeviceTensor* then_norm = nullptr);
+    // then_norm (the norm's weight): the one product, into the residual x_, is followed by the
+    // RMSNorm of x_ into h_ and its rounding (mul_mat.comp's NORM_ROUND), as norm_and_round
+    // would do for consumers; only where norm_fusable(product, consumers).
+    bool norm_fusable(const DeviceTensor& producer, std::initializer_list<const DeviceTensor*> consumers) const;
+    // Decode: whether a layer's gate/up can round silu(gate) * up for the down projection
+    // themselves (mul_mat.comp's SWIGLU_ROUND: int8 products throughout, one rounding format),
+    // and that dispatch (into swiglu_int8_ / swiglu_rounded_).
+    bool swiglu_fusable(const LayerWeights& w) const;
+    void gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w);
+    std::string mat_vec_variant(const DeviceTensor& w) const;
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
     // into that format's scratch buffer, except the format `done_by_norm` (already rounded by the
@@ -73,6 +100,10 @@ private:
     uint32_t n_ctx_;
     uint32_t chunk_;     // most tokens one submission handles
     uint32_t n_cached_ = 0;
+    // Record-ahead (run_chunk): off while profiling or with APR_VULKAN_NO_RECORD_AHEAD=1.
+    bool record_ahead_ = true;
+    int64_t ahead_pos_ = -1;  // the position the command buffer in ahead_slot_ decodes, or -1
+    uint32_t ahead_slot_ = 0;
 
     Buffer x_, h_, q_, att_, g_, u_, scores_, rope_table_;
     Buffer att_parts_;  // decode attention's per-split partial results (attention_split.comp)
@@ -85,6 +116,10 @@ private:
         Buffer quants, scales;
     };
     std::map<std::string, Int8Copy> int8_;
+    Int8Copy swiglu_int8_;                       // gate_up_swiglu_rounded's output [n_ff]
+    Buffer swiglu_rounded_, swiglu_counters_;
+    Buffer norm_counter_;  // NORM_ROUND's count of finished workgroups
+    Buffer attention_counters_;  // attention_split.comp COMBINE's finished splits per head
     // The int8 copy a rounding shader writes, or null.
     const Int8Copy* int8_copy(const char* rounding_shader) const;
     bool int8_products(const DeviceTensor& w) const;

@@ -30,3 +30,30 @@ void int8_part(Words p, uint row, uint c, out uint q[4], out float d, out float 
     m = 0.0;
     offset = -8;
 }
+
+// A whole block (c a multiple of 32) for int8 products: its 32 nibbles as bytes q[0..7] (low
+// nibbles: elements 0..15, high: 16..31) with offset -8. The 18 bytes of an even-aligned block
+// lie in the five words from blk / 4 on (the scale in the first, at either half), so the two
+// halves' reads of int8_part become one set of five.
+#define HAS_INT8_BLOCK32
+void int8_block32(Words p, uint row, uint c, out uint q[8], out float d, out float m, out int offset) {
+    uint blk = row + (c / QK) * BLOCK_BYTES;
+    uint w = blk >> 2;
+    uint a0 = p.w[w], a1 = p.w[w + 1u], a2 = p.w[w + 2u], a3 = p.w[w + 3u], a4 = p.w[w + 4u];
+    bool odd_half = (blk & 2u) != 0u;  // the scale is a0's high half, the quants start at a1
+    uint b0 = odd_half ? a1 : (a0 >> 16) | (a1 << 16);
+    uint b1 = odd_half ? a2 : (a1 >> 16) | (a2 << 16);
+    uint b2 = odd_half ? a3 : (a2 >> 16) | (a3 << 16);
+    uint b3 = odd_half ? a4 : (a3 >> 16) | (a4 << 16);
+    q[0] = b0 & 0x0F0F0F0Fu;
+    q[1] = b1 & 0x0F0F0F0Fu;
+    q[2] = b2 & 0x0F0F0F0Fu;
+    q[3] = b3 & 0x0F0F0F0Fu;
+    q[4] = (b0 >> 4) & 0x0F0F0F0Fu;
+    q[5] = (b1 >> 4) & 0x0F0F0F0Fu;
+    q[6] = (b2 >> 4) & 0x0F0F0F0Fu;
+    q[7] = (b3 >> 4) & 0x0F0F0F0Fu;
+    d = unpackHalf2x16(odd_half ? a0 >> 16 : a0 & 0xFFFFu).x;
+    m = 0.0;
+    offset = -8;
+}
