@@ -63,7 +63,7 @@ void print_backend_line(const ServingBackend& serving) {
     log::get().info(contract::backend_line(serving.session->name(), serving.device.description, serving.gate));
 }
 
-int list_backends(const Options& o, const BackendRegistry& registry) {
+int list_backends(const Options& o, const BackendRegistry& registry, const PluginSearchPath& search) {
     SelectionOptions selection{o.backends, o.no_gpu};
     std::vector<BackendReportEntry> entries;
     if (o.model) {
@@ -96,7 +96,8 @@ int list_backends(const Options& o, const BackendRegistry& registry) {
     } else {
         entries = build_backend_report(registry, selection);
     }
-    std::cout << (o.json ? render_backend_report_json(entries) : render_backend_report_text(entries));
+    const std::vector<SearchFolder> searched = search_folders(search);
+    std::cout << (o.json ? render_backend_report_json(entries, searched) : render_backend_report_text(entries, searched));
     return 0;
 }
 
@@ -142,8 +143,9 @@ int main(int argc, char** argv) {
     }
     log::set_verbose(o.verbose);
 
-    BackendRegistry registry = BackendRegistry::discover(default_search_path(o.plugin_dirs));
-    if (o.list_backends) return list_backends(o, registry);
+    const PluginSearchPath search = default_search_path(o.plugin_dirs);
+    BackendRegistry registry = BackendRegistry::discover(search);
+    if (o.list_backends) return list_backends(o, registry, search);
     if (o.tokenize) return tokenize(o);
 
     std::unique_ptr<Model> model;

@@ -198,6 +198,11 @@ TEST_CASE("apr-run: --list-backends shows every file, its origin, shadowing and 
     REQUIRE_THAT(r.out, Catch::Contains("shadowed by " + (dir / "libapr_backend_cpu.so").string()));
     REQUIRE_THAT(r.out, Catch::Contains("status: rejected at probe: APR_ERR_NO_DEVICE: fixture: no device here"));
     REQUIRE_THAT(r.out, Catch::Contains("status: usable"));
+    // Where it looked, in order: both --plugin-dir folders, then the install folder.
+    const size_t searched = r.out.find("searched, in order:\n    " + dir.string() + "  [--plugin-dir]\n    " +
+                                       fixture_dir("probe_no_device") + "  [--plugin-dir]\n");
+    CHECK(searched != std::string::npos);
+    CHECK(r.out.find("  [install]", searched) != std::string::npos);
 #if APR_TEST_WITH_CUDA
     // This machine has no NVIDIA driver (CI never does): the real cuda plugin loads and its
     // probe reports the driver's own error. Where a driver exists the probe passes instead.
@@ -211,6 +216,14 @@ TEST_CASE("apr-run: --list-backends shows every file, its origin, shadowing and 
     REQUIRE_THAT(j.out, Catch::Contains("\"name\": \"probe_no_device\""));
     REQUIRE_THAT(j.out, Catch::Contains("\"rejection\": {\"stage\": \"probe\", \"reason\": \"APR_ERR_NO_DEVICE: fixture: no device here"));
     REQUIRE_THAT(j.out, Catch::Contains("\"name\": \"cpu\""));
+    REQUIRE_THAT(j.out, Catch::Contains("\"searched\": [{\"path\": \"" + fixture_dir("probe_no_device") +
+                                        "\", \"origin\": \"--plugin-dir\", \"exists\": true}"));
+
+    // A folder that is not there is listed as skipped, so an empty result says where apr looked.
+    auto missing = run_process({apr_run(), "--list-backends", "--plugin-dir", (dir / "nowhere").string()},
+                               clean_env("list_missing"));
+    REQUIRE(missing.exit_code == 0);
+    REQUIRE_THAT(missing.out, Catch::Contains((dir / "nowhere").string() + "  [--plugin-dir]  (not a folder: skipped)"));
 }
 
 TEST_CASE("apr-run: --skip-parity-gate and APR_SKIP_PARITY_GATE=1 are announced every time", "[cli][gate]") {

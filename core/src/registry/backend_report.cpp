@@ -76,7 +76,8 @@ std::vector<BackendReportEntry> build_backend_report(const BackendRegistry& regi
     return entries;
 }
 
-std::string render_backend_report_text(const std::vector<BackendReportEntry>& entries) {
+std::string render_backend_report_text(const std::vector<BackendReportEntry>& entries,
+                                       const std::vector<SearchFolder>& searched) {
     std::ostringstream out;
     if (entries.empty()) out << "no backend plugin files found\n";
     for (const auto& e : entries) {
@@ -96,10 +97,15 @@ std::string render_backend_report_text(const std::vector<BackendReportEntry>& en
             out << " at " << contract::stage_name(e.rejection->stage) << ": " << e.rejection->reason;
         out << "\n";
     }
+    out << "searched, in order:\n";
+    if (searched.empty()) out << "    (no folders)\n";
+    for (const SearchFolder& f : searched)
+        out << "    " << f.path.string() << "  [" << f.origin << "]" << (f.exists ? "" : "  (not a folder: skipped)") << "\n";
     return out.str();
 }
 
-std::string render_backend_report_json(const std::vector<BackendReportEntry>& entries) {
+std::string render_backend_report_json(const std::vector<BackendReportEntry>& entries,
+                                       const std::vector<SearchFolder>& searched) {
     std::ostringstream out;
     out << "{\"backends\": [";
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -123,7 +129,12 @@ std::string render_backend_report_json(const std::vector<BackendReportEntry>& en
             out << ", \"rejection\": null";
         out << "}";
     }
-    out << "\n]}\n";
+    out << "\n], \"searched\": [";
+    for (size_t i = 0; i < searched.size(); ++i)
+        out << (i ? ", " : "") << "{\"path\": " << json_string(searched[i].path.string())
+            << ", \"origin\": " << json_string(searched[i].origin) << ", \"exists\": " << (searched[i].exists ? "true" : "false")
+            << "}";
+    out << "]}\n";
     return out.str();
 }
 

@@ -33,7 +33,11 @@ using ReportCheckFn = std::function<std::optional<contract::Rejection>(PluginLib
 std::vector<BackendReportEntry> build_backend_report(const BackendRegistry& registry, const SelectionOptions& options,
                                                      const ReportCheckFn& check = {});
 
-std::string render_backend_report_text(const std::vector<BackendReportEntry>& entries);
-std::string render_backend_report_json(const std::vector<BackendReportEntry>& entries);
+// Both end with the folders searched, in order (a missing one marked), so an empty or
+// surprising list says where apr looked.
+std::string render_backend_report_text(const std::vector<BackendReportEntry>& entries,
+                                       const std::vector<SearchFolder>& searched);
+std::string render_backend_report_json(const std::vector<BackendReportEntry>& entries,
+                                       const std::vector<SearchFolder>& searched);
 
 }  // namespace apr

@@ -57,9 +57,9 @@ PluginSearchPath default_search_path(const std::vector<fs::path>& plugin_dirs) {
     return search;
 }
 
-std::vector<PluginFile> discover_plugins(const PluginSearchPath& search) {
-    std::vector<std::pair<fs::path, std::string>> folders;
-    for (const auto& d : search.plugin_dirs) folders.emplace_back(d, "--plugin-dir");
+std::vector<SearchFolder> search_folders(const PluginSearchPath& search) {
+    std::vector<SearchFolder> folders;
+    for (const auto& d : search.plugin_dirs) folders.push_back({d, "--plugin-dir"});
     if (search.env_plugin_path) {
         const std::string& s = *search.env_plugin_path;
         size_t start = 0;
@@ -67,17 +67,26 @@ std::vector<PluginFile> discover_plugins(const PluginSearchPath& search) {
             size_t colon = s.find(':', start);
             if (colon == std::string::npos) colon = s.size();
             // An empty entry would mean the current directory: never searched.
-            if (colon > start) folders.emplace_back(s.substr(start, colon - start), "APR_PLUGIN_PATH");
+            if (colon > start) folders.push_back({s.substr(start, colon - start), "APR_PLUGIN_PATH"});
             start = colon + 1;
         }
     }
-    if (search.install_dir) folders.emplace_back(*search.install_dir, "install");
+    if (search.install_dir) folders.push_back({*search.install_dir, "install"});
+    for (auto& f : folders) {
+        std::error_code ec;
+        f.exists = fs::is_directory(f.path, ec);
+    }
+    return folders;
+}
 
+std::vector<PluginFile> discover_plugins(const PluginSearchPath& search) {
     std::vector<PluginFile> found;
     std::map<std::string, fs::path> winners;
-    for (const auto& [folder, origin] : folders) {
+    for (const SearchFolder& f : search_folders(search)) {
+        const fs::path& folder = f.path;
+        const std::string& origin = f.origin;
         std::error_code ec;
-        if (!fs::is_directory(folder, ec)) {
+        if (!f.exists) {
             log::get().debug("plugin search: {} ({}) is not a folder, skipped", folder.string(), origin);
             continue;
         }

@@ -43,6 +43,15 @@ PluginSearchPath default_search_path(const std::vector<std::filesystem::path>& p
 // The backend name in a file name, or nullopt when it is not libapr_backend_<name>.so.
 std::optional<std::string> backend_name_from_filename(const std::string& filename);
 
+// One folder of the search, in search order; `exists` is false for one that is not a folder
+// (skipped). What `apr-run --list-backends` shows under "searched".
+struct SearchFolder {
+    std::filesystem::path path;
+    std::string origin;  // "--plugin-dir", "APR_PLUGIN_PATH" or "install"
+    bool exists = false;
+};
+std::vector<SearchFolder> search_folders(const PluginSearchPath& search);
+
 // Every plugin file found, winners and shadowed alike, in search order (by name within a folder).
 std::vector<PluginFile> discover_plugins(const PluginSearchPath& search);
 

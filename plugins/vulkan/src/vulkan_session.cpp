@@ -627,6 +627,10 @@ void Session::step(const int32_t* tokens, uint32_t n_tokens, uint32_t pos, bool 
     }
 }
 
-double Session::measure_copy_rate() { return apr_vulkan::measure_copy_rate(ctx_); }
+double Session::measure_copy_rate() {
+    // The copies record into a command buffer slot: a step recorded ahead may sit in it.
+    ahead_pos_ = -1;
+    return apr_vulkan::measure_copy_rate(ctx_);
+}
 
 }  // namespace apr_vulkan
