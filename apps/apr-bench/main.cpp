@@ -74,13 +74,17 @@ int make_model(const Options& o) {
 // benchmarked, it goes on with the next one. A single name given with --backend is the
 // forced case, whose failure says "no fallback".
 BackendSelector make_selector(const Options& o, const BackendRegistry& registry, const Model& model, uint32_t n_ctx,
+                              GateFn gate_fn, uint32_t n_threads, const std::vector<std::string>& backends) {
+    const apr_session_config config{sizeof(apr_session_config), n_ctx, n_threads};
+    return BackendSelector(registry, SelectionOptions{backends, o.no_gpu}, model.view(), config, std::move(gate_fn));
+}
+BackendSelector make_selector(const Options& o, const BackendRegistry& registry, const Model& model, uint32_t n_ctx,
                               GateFn gate_fn) {
-    const apr_session_config config{sizeof(apr_session_config), n_ctx, o.n_threads};
-    return BackendSelector(registry, SelectionOptions{o.backends, o.no_gpu}, model.view(), config, std::move(gate_fn));
+    return make_selector(o, registry, model, n_ctx, std::move(gate_fn), o.n_threads, o.backends);
 }
 
-unsigned threads_shown(const Options& o) {
-    return o.n_threads ? o.n_threads : std::max(1u, std::thread::hardware_concurrency());
+unsigned threads_shown(uint32_t n_threads) {
+    return n_threads ? n_threads : std::max(1u, std::thread::hardware_concurrency());
 }
 
 int benchmark(const Options& o, const BackendRegistry& registry, const Model& model) {
@@ -96,54 +100,67 @@ int benchmark(const Options& o, const BackendRegistry& registry, const Model& mo
 
     BenchReport report;
     size_t served = 0;
-    BackendSelector selector = make_selector(o, registry, model, n_ctx, gate_fn);
-    while (true) {
-        std::optional<ServingBackend> serving;
-        try {
-            serving = selector.next();
-        } catch (const std::invalid_argument& e) {  // gate settings that cannot work with this model
-            return fail(e.what(), 2);
-        }
-        if (!serving) break;
-        ++served;
-        const std::string name = serving->session->name();
-        log::get().info(contract::backend_line(name, serving->device.description, serving->gate));
-        ThroughputRunner runner(*serving->session, model.view());
-        const size_t first_row = report.rows.size();
-        for (const ThroughputTest& test : tests) {
-            ThroughputResult result;
+    // One pass per -t value. The first pass takes every backend asked for; later passes only the
+    // CPU backends the first one served (a GPU backend's rows would not change with threads).
+    std::vector<std::string> backends = o.backends;
+    for (size_t pass = 0; pass < o.thread_counts.size(); ++pass) {
+        const uint32_t n_threads = o.thread_counts[pass];
+        if (pass > 0 && backends.empty()) break;
+        std::vector<std::string> cpu_served;
+        BackendSelector selector = make_selector(o, registry, model, n_ctx, gate_fn, n_threads, backends);
+        while (true) {
+            std::optional<ServingBackend> serving;
             try {
-                result = runner.run(test, o.repetitions);
-            } catch (const RejectionError& e) {
-                log::get().info(contract::rejection_line(e.rejection));
-                break;  // this backend's remaining tests get no rows
+                serving = selector.next();
+            } catch (const std::invalid_argument& e) {  // gate settings that cannot work with this model
+                return fail(e.what(), 2);
             }
-            BenchRow row;
-            row.model = footprint;
-            row.backend = name;
-            row.device = serving->device.description;
-            row.gpu = serving->session->library().is_gpu();
-            row.threads = threads_shown(o);
-            row.test = test.name();
-            row.generation = test.kind == ThroughputTest::Kind::generation;
-            row.n_tokens = test.n_tokens;
-            row.depth = test.depth;
-            row.samples = result.tokens_per_s;
-            row.tokens_per_s = result.stats;
-            report.rows.push_back(std::move(row));
+            if (!serving) break;
+            ++served;
+            const std::string name = serving->session->name();
+            if (!serving->session->library().is_gpu()) cpu_served.push_back(name);
+            log::get().info(contract::backend_line(name, serving->device.description, serving->gate));
+            ThroughputRunner runner(*serving->session, model.view());
+            const size_t first_row = report.rows.size();
+            for (const ThroughputTest& test : tests) {
+                ThroughputResult result;
+                try {
+                    result = runner.run(test, o.repetitions);
+                } catch (const RejectionError& e) {
+                    log::get().info(contract::rejection_line(e.rejection));
+                    break;  // this backend's remaining tests get no rows
+                }
+                BenchRow row;
+                row.model = footprint;
+                row.backend = name;
+                row.device = serving->device.description;
+                row.gpu = serving->session->library().is_gpu();
+                row.threads = threads_shown(n_threads);
+                row.test = test.name();
+                row.generation = test.kind == ThroughputTest::Kind::generation;
+                row.n_tokens = test.n_tokens;
+                row.depth = test.depth;
+                row.samples = result.tokens_per_s;
+                row.tokens_per_s = result.stats;
+                report.rows.push_back(std::move(row));
+            }
+            // A GPU's copy rate, measured by its plugin on the session just benchmarked (the
+            // bandwidth fraction's denominator for these rows); CPU rows use the host's, below.
+            if (serving->session->library().is_gpu() && report.rows.size() > first_row) {
+                const std::optional<double> rate = serving->session->measure_copy_rate();
+                for (size_t i = first_row; i < report.rows.size(); ++i) report.rows[i].device_copy_bytes_per_s = rate;
+            }
         }
-        // A GPU's copy rate, measured by its plugin on the session just benchmarked (the
-        // bandwidth fraction's denominator for these rows); CPU rows use the host's, below.
-        if (serving->session->library().is_gpu() && report.rows.size() > first_row) {
-            const std::optional<double> rate = serving->session->measure_copy_rate();
-            for (size_t i = first_row; i < report.rows.size(); ++i) report.rows[i].device_copy_bytes_per_s = rate;
-        }
+        backends = cpu_served;
     }
     if (served == 0) return fail("no backend passed; nothing was benchmarked");
 
     // After every session is closed, so the copy has the memory to itself.
     try {
-        report.host = measure_host_bandwidth(threads_shown(o));
+        // With the most threads asked for: the copy rate the machine allows.
+        report.host = measure_host_bandwidth(threads_shown(*std::max_element(
+            o.thread_counts.begin(), o.thread_counts.end(),
+            [](uint32_t a, uint32_t b) { return threads_shown(a) < threads_shown(b); })));
     } catch (const std::bad_alloc&) {
         log::get().warn("apr-bench: not enough memory for the host bandwidth measurement; no bandwidth fractions");
     }

@@ -49,13 +49,14 @@ Options parse_options(int argc, const char* const* argv) {
     Options o;
     std::string prompt_list = "512", gen_list = "128", depth_list = "0", backend_list, output = "md";
     std::vector<std::string> plugin_dirs, positional;
-    int32_t threads = 0, repetitions = 5, positions = 11;
+    int32_t repetitions = 5, positions = 11;
+    std::string thread_list = "0";
     double threshold = 0.99, timeout = 120.0;
     bool skip_gate = false, no_cache = false;
 
     po::options_description general(
         "apr-bench: prompt (pp) and generation (tg) throughput of every backend that passes the parity gate.\n\n"
-        "Usage: apr-bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 5] [--backend LIST] [-t N] [-o md|json|csv]\n"
+        "Usage: apr-bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 5] [--backend LIST] [-t N[,N...]] [-o md|json|csv]\n"
         "       apr-bench -m MODEL --gate-cost [--backend LIST]\n"
         "       apr-bench --make-model SHAPE:TYPE PATH\n\nBenchmark");
     general.add_options()
@@ -66,7 +67,7 @@ Options parse_options(int argc, const char* const* argv) {
         ("n-gen,n", po::value<std::string>(&gen_list), "generation lengths to test: N[,N...] (0: none; default 128)")
         ("n-depth,d", po::value<std::string>(&depth_list), "tokens already in the KV cache: N[,N...] (default 0)")
         ("repetitions,r", po::value<int32_t>(&repetitions)->default_value(5), "timed repetitions per test (after one warm-up)")
-        ("threads,t", po::value<int32_t>(&threads)->default_value(0), "CPU threads (0: all cores)")
+        ("threads,t", po::value<std::string>(&thread_list), "CPU threads: N[,N...], one set of CPU-backend rows each (0: all cores; default 0)")
         ("output,o", po::value<std::string>(&output), "output format: md | json | csv (default md)")
         ("verbose,v", po::bool_switch(&o.verbose), "log details of discovery, loading and the gate")
         ("gate-cost", po::bool_switch(&o.gate_cost), "instead: per backend, model load, gate (reference and backend) and one decode step's time")
@@ -124,7 +125,7 @@ Options parse_options(int argc, const char* const* argv) {
     o.gen_sizes = parse_count_list("-n/--n-gen", gen_list, 1u << 20);
     o.depths = parse_count_list("-d/--n-depth", depth_list, 1u << 20);
     check(repetitions >= 1 && repetitions <= 1000, "-r/--repetitions", repetitions, "must be between 1 and 1000");
-    check(threads >= 0 && threads <= 1024, "-t/--threads", threads, "must be between 0 and 1024");
+    o.thread_counts = parse_count_list("-t/--threads", thread_list, 1024);
     if (output == "md") o.output = OutputFormat::md;
     else if (output == "json") o.output = OutputFormat::json;
     else if (output == "csv") o.output = OutputFormat::csv;
@@ -133,7 +134,7 @@ Options parse_options(int argc, const char* const* argv) {
     check(positions >= 4 && positions <= 4096, "--parity-positions", positions, "must be between 4 and 4096");
     check(std::isfinite(timeout) && timeout > 0.0, "--gate-timeout", timeout, "must be > 0 seconds");
     o.repetitions = static_cast<uint32_t>(repetitions);
-    o.n_threads = static_cast<uint32_t>(threads);
+    o.n_threads = o.thread_counts.front();
     for (const auto& d : plugin_dirs) o.plugin_dirs.emplace_back(d);
 
     o.gate.skip = skip_gate;

@@ -28,7 +28,8 @@ struct Options {
     std::vector<uint32_t> gen_sizes{128};     // -n 32,128
     std::vector<uint32_t> depths{0};          // -d 0,4096
     uint32_t repetitions = 5;                 // -r
-    uint32_t n_threads = 0;                   // -t; 0 = all cores
+    uint32_t n_threads = 0;                   // -t; 0 = all cores (the first of the list)
+    std::vector<uint32_t> thread_counts{0};   // -t 1,2,4: one pass of the CPU backends each
     OutputFormat output = OutputFormat::md;   // -o
 
     std::vector<std::string> backends;        // --backend a,b (or APR_BACKEND); empty = every backend found

@@ -194,6 +194,23 @@ TEST_CASE("apr-bench comma lists and -d give one row per size and depth", "[benc
     check_one_row_each(csv_rows(r.out), {"cpu"}, {"pp8", "pp16", "tg4", "pp8 @ d16", "pp16 @ d16", "tg4 @ d16"});
 }
 
+TEST_CASE("apr-bench -t 1,2 gives the CPU backend's rows once per thread count", "[bench]") {
+    auto r = run_bench({"-m", apr::test::tiny_model().string(), "-p", "8", "-n", "4", "-r", "1", "-t", "1,2",
+                        "--backend", "cpu", "-o", "csv"},
+                       "bench_threads");
+    INFO(r.err);
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    std::map<std::string, int> per_threads;
+    const auto lines = lines_of(r.out);
+    for (size_t i = 1; i < lines.size(); ++i)
+        if (!lines[i].empty()) ++per_threads[csv_cells(lines[i])[6]];  // the threads column
+    CHECK(per_threads == std::map<std::string, int>{{"1", 2}, {"2", 2}});
+    auto bad = run_bench({"-m", apr::test::tiny_model().string(), "-t", "2,x"}, "bench_threads_bad");
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("-t/--threads: 'x' is not a count") != std::string::npos);
+}
+
 TEST_CASE("apr-bench md states the bandwidth convention in its header", "[bench]") {
     auto r = run_bench({"-m", apr::test::tiny_model().string(), "-p", "0", "-n", "4", "-r", "1", "-t", "2", "--backend",
                         "cpu"},
