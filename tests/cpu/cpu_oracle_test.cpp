@@ -4,44 +4,27 @@
 // (Q8_0 / Q8_K / fp16 rounding), so it should sit much closer to llama.cpp than the thresholds.
 #include <catch2/catch.hpp>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
-
 #include <filesystem>
-#include <fstream>
 
 #include "cpu/cpu_plugin_support.hpp"
 #include "model/model.hpp"
+#include "support/oracle_files.hpp"
 #include "support/skip.hpp"
 #include "support/testdata.hpp"
 
 namespace {
 
+using apr::test::read_oracle_tokens;
+using apr::test::read_floats;
+
 using namespace apr::test::cpu;
-
-std::vector<int32_t> read_tokens(const std::filesystem::path& json_path) {
-    boost::property_tree::ptree json;
-    boost::property_tree::read_json(json_path.string(), json);
-    std::vector<int32_t> tokens;
-    for (const auto& item : json.get_child("tokens")) tokens.push_back(item.second.get_value<int32_t>());
-    return tokens;
-}
-
-std::vector<float> read_floats(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::vector<float> values(std::filesystem::file_size(path) / sizeof(float));
-    in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
-    REQUIRE(in);
-    return values;
-}
 
 void check_oracle(const std::string& name, Tolerance tol) {
     APR_SKIP_TEST_UNLESS(apr::test::have_testdata(), apr::test::no_testdata_reason());
     const auto dir = apr::test::testdata_dir() / "oracle";
     APR_SKIP_TEST_UNLESS(std::filesystem::exists(dir / (name + ".gguf")), "oracle model " + name + " not found in " + dir.string());
 
-    const std::vector<int32_t> tokens = read_tokens(dir / (name + ".json"));
+    const std::vector<int32_t> tokens = read_oracle_tokens(dir / (name + ".json"));
     const std::vector<float> expected = read_floats(dir / (name + ".logits.bin"));
     auto model = apr::Model::load((dir / (name + ".gguf")).string());
     const apr_model_view& view = model->view();

@@ -6,16 +6,14 @@
 // argmax; below that (a near tie) each top-1 must be among the other's top two.
 #include <catch2/catch.hpp>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
-
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <vector>
 
 #include "cuda/cuda_plugin.hpp"
 #include "model/model.hpp"
+#include "support/logit_rows.hpp"
+#include "support/oracle_files.hpp"
 #include "support/skip.hpp"
 #include "support/testdata.hpp"
 
@@ -24,28 +22,9 @@ using apr::test::CudaSession;
 
 namespace {
 
-std::vector<float> read_floats(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::vector<float> values(std::filesystem::file_size(path) / sizeof(float));
-    in.read(reinterpret_cast<char*>(values.data()), std::streamsize(values.size() * sizeof(float)));
-    REQUIRE(in);
-    return values;
-}
-
-std::pair<size_t, size_t> top2(const float* row, size_t n) {
-    size_t first = 0, second = 1;
-    if (row[second] > row[first]) std::swap(first, second);
-    for (size_t i = 2; i < n; ++i) {
-        if (row[i] > row[first]) {
-            second = first;
-            first = i;
-        } else if (row[i] > row[second]) {
-            second = i;
-        }
-    }
-    return {first, second};
-}
+using apr::test::read_floats;
+using apr::test::read_oracle_tokens;
+using apr::test::top2;
 
 struct Tolerance {
     double min_cosine;
@@ -90,10 +69,7 @@ void check_against_oracle(const std::string& name, Tolerance tol) {
     APR_SKIP_TEST_UNLESS(std::filesystem::exists(dir / (name + ".gguf")),
                          "oracle model " + name + " not found in " + dir.string());
 
-    boost::property_tree::ptree json;
-    boost::property_tree::read_json((dir / (name + ".json")).string(), json);
-    std::vector<int32_t> tokens;
-    for (const auto& item : json.get_child("tokens")) tokens.push_back(item.second.get_value<int32_t>());
+    const std::vector<int32_t> tokens = read_oracle_tokens(dir / (name + ".json"));
     const auto expected = read_floats(dir / (name + ".logits.bin"));
     auto model = apr::Model::load((dir / (name + ".gguf")).string());
     const size_t V = model->view().n_vocab;

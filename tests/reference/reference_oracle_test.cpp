@@ -18,17 +18,21 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <vector>
 
 #include "model/model.hpp"
 #include "reference/reference_forward.hpp"
+#include "support/logit_rows.hpp"
+#include "support/oracle_files.hpp"
 #include "support/skip.hpp"
 #include "support/testdata.hpp"
 
 namespace {
+
+using apr::test::read_floats;
+using apr::test::top2;
 
 struct Tolerance {
     double min_cosine;
@@ -52,30 +56,6 @@ OracleFacts read_oracle_json(const std::filesystem::path& json_path) {
     facts.numpy_mean_abs_diff = plain.get<double>("mean_abs_diff");
     facts.numpy_argmax_agree = plain.get<size_t>("argmax_agree");
     return facts;
-}
-
-std::vector<float> read_floats(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::vector<float> values(std::filesystem::file_size(path) / sizeof(float));
-    in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
-    REQUIRE(in);
-    return values;
-}
-
-// Indices of the two largest values of row[0..n).
-std::pair<size_t, size_t> top2(const float* row, size_t n) {
-    size_t first = 0, second = 1;
-    if (row[second] > row[first]) std::swap(first, second);
-    for (size_t i = 2; i < n; ++i) {
-        if (row[i] > row[first]) {
-            second = first;
-            first = i;
-        } else if (row[i] > row[second]) {
-            second = i;
-        }
-    }
-    return {first, second};
 }
 
 void check_against_oracle(const std::string& name, Tolerance tol) {

@@ -4,53 +4,23 @@
 // each top-1 among the other's top two).
 #include <catch2/catch.hpp>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
-
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <utility>
 #include <vector>
 
 #include "model/model.hpp"
+#include "support/logit_rows.hpp"
+#include "support/oracle_files.hpp"
 #include "support/skip.hpp"
 #include "support/testdata.hpp"
 #include "vulkan/vulkan_plugin.hpp"
 
 namespace {
 
-std::vector<int32_t> oracle_tokens(const std::filesystem::path& json_path) {
-    boost::property_tree::ptree json;
-    boost::property_tree::read_json(json_path.string(), json);
-    std::vector<int32_t> tokens;
-    for (const auto& item : json.get_child("tokens")) tokens.push_back(item.second.get_value<int32_t>());
-    return tokens;
-}
-
-// The indices of the largest and second largest logits.
-std::pair<size_t, size_t> top2(const float* row, size_t n) {
-    size_t a = 0, b = 1;
-    if (row[b] > row[a]) std::swap(a, b);
-    for (size_t i = 2; i < n; ++i) {
-        if (row[i] > row[a]) {
-            b = a;
-            a = i;
-        } else if (row[i] > row[b]) {
-            b = i;
-        }
-    }
-    return {a, b};
-}
-
-std::vector<float> read_floats(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::vector<float> values(std::filesystem::file_size(path) / sizeof(float));
-    in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
-    REQUIRE(in);
-    return values;
-}
+using apr::test::read_oracle_tokens;
+using apr::test::read_floats;
+using apr::test::top2;
 
 void check_oracle(const std::string& name, double min_cosine, double max_abs) {
     APR_SKIP_TEST_UNLESS(apr::test::have_testdata(), apr::test::no_testdata_reason());
@@ -60,7 +30,7 @@ void check_oracle(const std::string& name, double min_cosine, double max_abs) {
     std::string why;
     APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
 
-    const auto tokens = oracle_tokens(dir / (name + ".json"));
+    const auto tokens = read_oracle_tokens(dir / (name + ".json"));
     const auto expected = read_floats(dir / (name + ".logits.bin"));
     auto model = apr::Model::load((dir / (name + ".gguf")).string());
     const size_t n_vocab = model->view().n_vocab;
