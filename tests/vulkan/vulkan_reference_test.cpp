@@ -14,6 +14,7 @@
 #include "reference/reference_forward.hpp"
 #include "reference/test_model_view.hpp"
 #include "support/skip.hpp"
+#include "support/step_contract.hpp"
 #include "support/testdata.hpp"
 #include "vulkan/vulkan_plugin.hpp"
 
@@ -308,16 +309,7 @@ TEST_CASE("vulkan: unsupported models and broken calls fail with a status and a 
 
     VulkanSession s(plugin, model.view(), 16);
     REQUIRE(s.open_status() == APR_OK);
-    std::vector<float> logits(16 * model.view().n_vocab);
-    std::vector<int32_t> tokens = {1, 2, 3};
-    CHECK(plugin.step(s.get(), tokens.data(), 3, 1, 0, logits.data()) == APR_ERR_INVALID_ARGUMENT);  // past the cache
-    CHECK(plugin.last_error().find("pos 1") != std::string::npos);
-    CHECK(plugin.step(s.get(), tokens.data(), 3, 14, 0, logits.data()) == APR_ERR_INVALID_ARGUMENT);  // beyond n_ctx
-    int32_t bad_token = 5000;
-    CHECK(plugin.step(s.get(), &bad_token, 1, 0, 0, logits.data()) == APR_ERR_INVALID_ARGUMENT);
-    CHECK(plugin.last_error().find("5000") != std::string::npos);
-    CHECK(plugin.step(nullptr, tokens.data(), 1, 0, 0, logits.data()) == APR_ERR_INVALID_ARGUMENT);
-    CHECK(plugin.step(s.get(), tokens.data(), 3, 0, 0, logits.data()) == APR_OK);
+    apr::test::check_bad_step_calls(plugin, s.get(), model.view().n_vocab);
     plugin.desc().close(nullptr);  // accepted
 }
 
