@@ -237,6 +237,7 @@ void Session::allocate_state() {
     act_.capacity = U * widest;
     tokens_ = DeviceBuffer(U * 4, "token ids");
     positions_ = DeviceBuffer(U * 4, "positions");
+    rope_angles_ = DeviceBuffer(U * std::max<size_t>(1, m.n_rot / 2) * sizeof(double2), "RoPE angles");
     host_logits_ = PinnedBuffer(U * V * 4, "logits");
     host_tokens_ = PinnedBuffer(U * 4, "token ids");
     host_positions_ = PinnedBuffer(U * 4, "positions");
@@ -278,6 +279,10 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
     mark("start");
     embed(token_embd_, tokens, nt, x, stream_);
     mark("embed");
+    // Every layer rotates by the same angles: their f64 cosines and sines once per pass.
+    rope_angles(positions, nt, rp, rope_angles_.get<double2>(), stream_);
+    rp.angles = rope_angles_.get<double2>();
+    mark("rope angles");
     static const bool fuse_rope = !env_is("APR_CUDA_FUSE_ROPE", "0");
     for (const Layer& L : layers_) {
         ActInput in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
