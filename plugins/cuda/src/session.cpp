@@ -195,8 +195,11 @@ void Session::allocate_state() {
     // vocabulary) and by the context.
     const size_t by_logits = std::max<size_t>(16, kLogitsBudgetBytes / (V * sizeof(float)));
     ubatch_ = int(std::min<size_t>({512, by_logits, n_ctx_}));
-    // Decode attention: about 128 keys per split at a full context, at most 32 splits.
-    decode_splits_ = int(std::clamp<uint32_t>((n_ctx_ + 127) / 128, 1, 32));
+    // Decode attention: about 128 keys per split at a full context, at most 32 splits
+    // (APR_CUDA_SPLIT_KEYS sets the keys per split, for measurements).
+    const char* split_keys_env = std::getenv("APR_CUDA_SPLIT_KEYS");
+    const uint32_t split_keys = std::max(16, split_keys_env ? std::atoi(split_keys_env) : 128);
+    decode_splits_ = int(std::clamp<uint32_t>((n_ctx_ + split_keys - 1) / split_keys, 1, 32));
     partial_slots_ = std::max(decode_splits_ * int(m.n_head), ubatch_ * int(m.n_head));
 
     // KV cache: f32 by default (as llama.cpp's reference runs), f16 when APR_CUDA_KV=f16.
