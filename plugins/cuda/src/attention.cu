@@ -206,6 +206,7 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
         for (int j = 0; j < kDimsPerLane; ++j) acc[j] *= correction;
         const int n_valid = min(32, w_end - base);
+        // (unroll 8 measured slower on the H200: 7B Q4_0 tg128 390 against 411-427 tokens/s)
 #pragma unroll 4
         for (int jj = 0; jj < n_valid; ++jj) {
             const float pj = __shfl_sync(0xffffffffu, p, jj);

@@ -126,7 +126,16 @@ struct RopeParams {
     int n_head = 0, n_head_kv = 0, head_dim = 0, n_rot = 0, rope_type = 0;
     float freq_base = 10000.0f, freq_scale = 1.0f;
     const float* freq_divisors = nullptr;  // n_rot/2 entries, or null
+    // {cos, sin} of pair i's angle at token t's position, angles[t * n_rot/2 + i] in f64, as
+    // rope_angles fills it once per forward pass: every layer rotates by the same angles, so the
+    // f64 pow and sincos (several microseconds of a decode step's RoPE epilogue, per layer) are
+    // done once instead of n_layer times. Required by rope_and_store_kv and matmul_qkv_rope.
+    const double2* angles = nullptr;
 };
+// angles[t][i] = {cos, sin} of p * freq_scale * base^(-2i/n_rot) (divided by freq_divisors[i]
+// when given) at p = positions[t], for n_tokens tokens and the n_rot/2 pairs, computed in f64 as
+// the reference does (long positions keep the angle's low bits).
+void rope_angles(const int32_t* positions, int n_tokens, const RopeParams& p, double2* angles, cudaStream_t stream);
 // KV cache of one layer: [n_head_kv][n_ctx][head_dim] for keys and for values, f32 or f16.
 struct KvLayer {
     void* k = nullptr;

@@ -495,7 +495,7 @@ bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopePa
     const DeviceMatrix& W0 = *qkv[0].W;
     if (in.n_tokens != 1 || !is_segmented_type(W0.type) || act_format_for(W0.type) != in.format ||
         in.cols != W0.cols || p.rope_type != APR_ROPE_NORM || p.head_dim % 2 != 0 || p.n_rot % 2 != 0 ||
-        p.head_dim != s.head_dim)
+        p.head_dim != s.head_dim || !p.angles)
         return false;
     for (const MatmulOut& o : qkv)
         if (o.W->type != W0.type || o.W->cols != W0.cols || o.W->rows % 2 != 0) return false;
@@ -504,9 +504,7 @@ bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopePa
     rope.head_dim = p.head_dim;
     rope.n_rot = p.n_rot;
     rope.n_ctx = s.n_ctx;
-    rope.freq_base = p.freq_base;
-    rope.freq_scale = p.freq_scale;
-    rope.freq_divisors = p.freq_divisors;
+    rope.angles = p.angles;  // the one token's row
     rope.kc = kv.k;
     rope.vc = kv.v;
     rope.kv_f16 = kv.f16;

@@ -45,8 +45,7 @@ __device__ __forceinline__ Q8Job job_of(const Q8Jobs& jobs, int row) {
 struct SegRope {
     const int32_t* positions;
     int head_dim, n_rot, n_ctx;
-    float freq_base, freq_scale;
-    const float* freq_divisors;  // n_rot/2 entries, or null
+    const double2* angles;  // {cos, sin} of the n_rot/2 pairs at positions[0] (RopeParams::angles)
     void* kc;
     void* vc;
     bool kv_f16;

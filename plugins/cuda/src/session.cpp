@@ -195,8 +195,12 @@ void Session::allocate_state() {
     // vocabulary) and by the context.
     const size_t by_logits = std::max<size_t>(16, kLogitsBudgetBytes / (V * sizeof(float)));
     ubatch_ = int(std::min<size_t>({512, by_logits, n_ctx_}));
-    // Decode attention: about 128 keys per split at a full context, at most 32 splits.
-    decode_splits_ = int(std::clamp<uint32_t>((n_ctx_ + 127) / 128, 1, 32));
+    // Decode attention: about 128 keys per split at a full context, at most 32 splits
+    // (APR_CUDA_SPLIT_KEYS sets the keys per split, for measurements; on the H200, 7B Q4_0 tg128
+    // at 640 positions, 64 and 32 keys were within the run-to-run spread of 128's.)
+    const char* split_keys_env = std::getenv("APR_CUDA_SPLIT_KEYS");
+    const uint32_t split_keys = std::max(16, split_keys_env ? std::atoi(split_keys_env) : 128);
+    decode_splits_ = int(std::clamp<uint32_t>((n_ctx_ + split_keys - 1) / split_keys, 1, 32));
     partial_slots_ = std::max(decode_splits_ * int(m.n_head), ubatch_ * int(m.n_head));
 
     // KV cache: f32 by default (as llama.cpp's reference runs), f16 when APR_CUDA_KV=f16.
@@ -237,6 +241,7 @@ void Session::allocate_state() {
     act_.capacity = U * widest;
     tokens_ = DeviceBuffer(U * 4, "token ids");
     positions_ = DeviceBuffer(U * 4, "positions");
+    rope_angles_ = DeviceBuffer(U * std::max<size_t>(1, m.n_rot / 2) * sizeof(double2), "RoPE angles");
     host_logits_ = PinnedBuffer(U * V * 4, "logits");
     host_tokens_ = PinnedBuffer(U * 4, "token ids");
     host_positions_ = PinnedBuffer(U * 4, "positions");
@@ -278,6 +283,10 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
     mark("start");
     embed(token_embd_, tokens, nt, x, stream_);
     mark("embed");
+    // Every layer rotates by the same angles: their f64 cosines and sines once per pass.
+    rope_angles(positions, nt, rp, rope_angles_.get<double2>(), stream_);
+    rp.angles = rope_angles_.get<double2>();
+    mark("rope angles");
     static const bool fuse_rope = !env_is("APR_CUDA_FUSE_ROPE", "0");
     for (const Layer& L : layers_) {
         ActInput in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);

@@ -89,6 +89,7 @@ private:
     DeviceBuffer kv_cache_;
     DeviceBuffer x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_, partial_acc_, partial_ml_, split_counters_, tokens_,
         positions_;
+    DeviceBuffer rope_angles_;  // {cos, sin} per token and rotated pair, once per forward pass
     DeviceBuffer act_rounded_, act_q_, act_ds_;  // matrix-product inputs as llama.cpp rounds them
     ActScratch act_;
     PinnedBuffer host_logits_, host_tokens_, host_positions_;
