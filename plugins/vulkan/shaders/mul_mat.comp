@@ -55,7 +55,6 @@ layout(push_constant) uniform Params {
     uint flags;
     uint rope_pos;       // with FLAG_ROPE: the token's position (n_tokens is 1)
     uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
-    float norm_eps;      // with NORM_IN: the RMSNorm's epsilon
 } pc;
 
 #if defined(SWIGLU_ROUND) || defined(NORM_ROUND)
@@ -99,60 +98,6 @@ shared vec2 nr_scales[NR_MAX_N / 4u / uint(ROUND_BLOCK_GROUPS)];  // per quantiz
 shared float sr_amax[WG];
 #endif
 
-#if defined(NORM_IN) || defined(SWIGLU_IN)
-// Decode (n_tokens 1) products whose rounded int8 input each workgroup builds itself in shared
-// memory, so the step before needs no dispatch and no barrier of its own (each of those cost
-// about 5 us on the H200, more than re-reading a 16-44 KB row from L2 per workgroup):
-//   NORM_IN    the input is RMSNorm(x) * weight (x the f32 residual row, weight at x_scales,
-//              epsilon norm_eps), rounded as rms_norm.comp's ROUND_ variants round it;
-//   SWIGLU_IN  the input is silu(x) * up, rounded as round_activation.comp rounds it.
-// -DROUND_<FORMAT> is the weight type's activation format (Q8_0 / Q8_K). The values, block
-// scales and quants are computed by the same expressions as those shaders', so the bits agree;
-// only the order of the f32 sum of squares differs (a reduction over other invocations).
-#include "half_float.glsl"
-#include "exact_division.glsl"
-#include "round_math.glsl"
-#include "reduce.glsl"
-#ifndef IN_MAX_N
-#define IN_MAX_N 8192u
-#endif
-shared float in_amax[IN_MAX_N / 4u];                          // per group of 4
-shared vec2 in_scales[IN_MAX_N / 4u / uint(ROUND_BLOCK_GROUPS)];  // per block: block_scales()
-shared uvec4 in_quants[IN_MAX_N / 16u];                       // the int8 quants, packed
-// The input's value at group g (before rounding); nscale is the RMSNorm's (NORM_IN).
-vec4 in_value(uint g, float nscale) {
-#ifdef NORM_IN
-    return Vec4s(pc.x).v[g] * nscale * Vec4s(pc.x_scales).v[g];
-#else
-    vec4 v = Vec4s(pc.x).v[g];
-    return v / (1.0 + exp(-v)) * Vec4s(pc.up).v[g];  // swiglu.glsl's load_input
-#endif
-}
-void build_input(uint tid) {
-    uint n4 = pc.ne0 / 4u;
-    float nscale = 1.0;
-#ifdef NORM_IN
-    float ss = 0.0;
-    for (uint g = tid; g < n4; g += WG) {
-        vec4 v = Vec4s(pc.x).v[g];
-        ss += dot(v, v);
-    }
-    nscale = inversesqrt(wg_sum(ss) / float(pc.ne0) + pc.norm_eps);
-#endif
-    for (uint g = tid; g < n4; g += WG) in_amax[g] = group_amax(in_value(g, nscale));
-    barrier();
-    for (uint b = tid; b < n4 / uint(ROUND_BLOCK_GROUPS); b += WG) {
-        float mx = 0.0;
-        for (uint j = 0u; j < uint(ROUND_BLOCK_GROUPS); ++j) mx = max(mx, in_amax[b * uint(ROUND_BLOCK_GROUPS) + j]);
-        in_scales[b] = block_scales(mx);
-    }
-    barrier();
-    for (uint g = tid; g < n4; g += WG)
-        in_quants[g / 4u][g % 4u] = round_quants(in_value(g, nscale), in_scales[g / uint(ROUND_BLOCK_GROUPS)]);
-    barrier();
-}
-#endif
-
 #ifdef USE_SUBGROUPS
 #extension GL_KHR_shader_subgroup_arithmetic : require
 shared float sums[NSUMS][WG];  // [sum][subgroup]
@@ -188,25 +133,16 @@ void main() {
     UVec4s XQ = UVec4s(pc.x);
     Floats XD = Floats(pc.x_scales);
     uint n16 = pc.ne0 / 16u, n32 = pc.ne0 / 32u;
-#if defined(NORM_IN) || defined(SWIGLU_IN)
-    build_input(tid);
-#endif
     for (uint part = tid; part < n32; part += WG) {
         uint c = part * 32u;
         uvec4 xa[TILE_N], xb[TILE_N];
         float xd[TILE_N];
         int xsum[TILE_N];  // the sum of the activation quants, for the weights' offset and m
         for (uint t = 0u; t < TILE_N; ++t) {
-#if defined(NORM_IN) || defined(SWIGLU_IN)
-            xa[t] = in_quants[2u * part];
-            xb[t] = in_quants[2u * part + 1u];
-            xd[t] = in_scales[c / QK].x;
-#else
             bool live = t0 + t < pc.n_tokens;
             xa[t] = live ? XQ.v[(t0 + t) * n16 + 2u * part] : uvec4(0u);
             xb[t] = live ? XQ.v[(t0 + t) * n16 + 2u * part + 1u] : uvec4(0u);
             xd[t] = live ? XD.f[(t0 + t) * (pc.ne0 / QK) + c / QK] : 0.0;
-#endif
             xsum[t] = sdot4x8(xa[t].x, 0x01010101u) + sdot4x8(xa[t].y, 0x01010101u) +
                       sdot4x8(xa[t].z, 0x01010101u) + sdot4x8(xa[t].w, 0x01010101u) +
                       sdot4x8(xb[t].x, 0x01010101u) + sdot4x8(xb[t].y, 0x01010101u) +

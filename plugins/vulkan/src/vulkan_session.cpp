@@ -26,14 +26,11 @@ constexpr uint32_t kMaxGroups = 65535;
 constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
 constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
 constexpr uint32_t kFusedNormMaxRowInProduct = 8192;  // NR_MAX_N of mul_mat.comp's NORM_ROUND variants
-constexpr uint32_t kNormInMaxRow = 8192;     // IN_MAX_N of mul_mat.comp's NORM_IN variants
-constexpr uint32_t kSwigluInMaxRow = 16384;  // and of its SWIGLU_IN variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatVecParams {  // mul_mat.comp: up to three products (segments) of one input
     uint64_t w[3], y[3], x, bias, up, x_scales, rope_table;
     uint32_t ne0, rows[3], n_tokens, flags, rope_pos, rope_head_dim;
-    float norm_eps;  // NORM_IN
 };
 static_assert(sizeof(MulMatVecParams) <= Context::kPushConstantBytes);
 struct MulMatParams {  // mul_mm.comp
@@ -115,15 +112,14 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     // them pays: all off 388 t/s, combine + swiglu 387, all three 334 (each workgroup's
     // memoryBarrierBuffer before its count goes up, and the norm done by one workgroup of 128
     // invocations, cost more than the dispatches and barriers they save).
-    // Decode products that build their rounded input themselves (mul_mat.comp NORM_IN / SWIGLU_IN).
-    norm_in_ = !std::getenv("APR_VULKAN_NO_NORM_IN");
-    swiglu_in_ = !std::getenv("APR_VULKAN_NO_SWIGLU_IN");
-    auto rows_env = [](const char* name, uint32_t& rows) {
-        if (const char* r = std::getenv(name)) rows = static_cast<uint32_t>(std::atoi(r));
-        if (rows != 2 && rows != 4 && rows != 8) rows = 2;
-    };
-    rows_env("APR_VULKAN_NORM_IN_ROWS", norm_in_rows_);
-    rows_env("APR_VULKAN_SWIGLU_IN_ROWS", swiglu_in_rows_);
+    // The other way to drop those dispatches, each product's workgroups building their rounded
+    // input themselves (q/k/v and gate/up: the RMSNorm and its Q8 rounding from the f32 residual
+    // row; ffn_down: the rounding of silu(gate) * up), was tried (commit 5f3e54c) and lost by far
+    // on the H200 (7B Q4_0 tg128: 398 t/s without, 132 with 2 rows per workgroup, 267 with 8;
+    // norm alone 302 at 8 rows, SwiGLU alone 328): the prologue's dependent phases (sum of
+    // squares, block maxima, scales, quants, a barrier each) run before any weight is read, in
+    // every workgroup, and made the products 12-70 us slower each (8 rows: q/k/v 25.9 us vs
+    // 13.7, gate/up 41.2 vs 19.6, down 31.7 vs 12.1), far more than the ~5-7 us dispatches saved.
     const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "";
     auto fuse = [&](const char* what) { return tail == "1" || tail.find(what) != std::string::npos; };
     const uint64_t widest = std::max({E, Q, F});
@@ -197,9 +193,6 @@ void Session::create_pipelines() {
         ctx_.pipeline(variant(std::string("rms_norm_") + shader, true));
     }
     for (const auto& l : model_.layers()) {
-        if (norm_in_fusable({&l.wq, &l.wk, &l.wv})) ctx_.pipeline(mat_vec_variant(l.wq) + in_suffix("_normin"));
-        if (norm_in_fusable({&l.gate, &l.up})) ctx_.pipeline(mat_vec_variant(l.gate) + in_suffix("_normin"));
-        if (swiglu_in_fusable(l.down)) ctx_.pipeline(mat_vec_variant(l.down) + in_suffix("_swigluin"));
         if (swiglu_fusable(l)) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu");
         for (const DeviceTensor* t : {&l.wo, &l.down})
             if (norm_counter_.address() && int8_products(*t) && t->format->activation_rounding)
@@ -275,9 +268,7 @@ std::string Session::mat_vec_variant(const DeviceTensor& w) const {
 
 void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
                           VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input,
-                          const DeviceTensor* then_norm, const DeviceTensor* norm_in, bool swiglu_in) {
-    const bool prologue = norm_in || swiglu_in;
-    const uint32_t rows_per_group = norm_in ? norm_in_rows_ : swiglu_in ? swiglu_in_rows_ : kMatVecRows;
+                          const DeviceTensor* then_norm) {
     for (size_t first = 0; first < products.size();) {
         // A segment joins the dispatch while it has the same shader (weight type, int8 or not) and
         // row length as the first, and neither has a bias (one bias pointer per dispatch).
@@ -312,7 +303,7 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             p.w[s] = pr.w->address;
             p.y[s] = pr.y;
             p.rows[s] = static_cast<uint32_t>(pr.w->ne1);
-            groups += ceil_div(p.rows[s], rows_per_group);
+            groups += ceil_div(p.rows[s], kMatVecRows);
             if (pr.rope && rope_pos >= 0) {  // the caller checks the rope type (NORM pairs)
                 p.flags |= kFlagRope << s;
                 p.rope_table = rope_table_.address();
@@ -322,13 +313,6 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             if (ctx_.profiler().enabled()) label += (label.empty() ? "" : "+") + std::string(pr.role);
         }
         std::string shader = name;
-        if (prologue) {  // norm_in_fusable / swiglu_in_fusable: the unrounded input itself
-            p.x = x;
-            p.x_scales = norm_in ? norm_in->address : 0;
-            p.norm_eps = view_.rms_norm_eps;
-            shader += in_suffix(norm_in ? "_normin" : "_swigluin");
-            if (!label.empty()) label += norm_in ? "+norm_in" : "+swiglu_in";
-        }
         if (then_norm) {  // norm_fusable: one product, int8, its own rounding format
             const char* r = w.format->activation_rounding;
             const Int8Copy* out = int8_copy(r);
@@ -357,32 +341,6 @@ bool Session::norm_fusable(const DeviceTensor& producer, std::initializer_list<c
     for (const DeviceTensor* c : consumers)  // the _norm variants round to the producer's format
         if (!c->format->activation_rounding || std::strcmp(c->format->activation_rounding, r) != 0) return false;
     return true;
-}
-
-std::string Session::in_suffix(const char* base) const {
-    const uint32_t rows = std::strcmp(base, "_normin") == 0 ? norm_in_rows_ : swiglu_in_rows_;
-    return rows == 2 ? std::string(base) : std::string(base) + "_r" + std::to_string(rows);
-}
-
-// The NORM_IN / SWIGLU_IN variants exist for the weight types taken 32 elements at a time with
-// int8 activations (CMakeLists.txt).
-static bool has_input_prologue(const DeviceTensor& w) {
-    return std::strcmp(w.format->shader, "q4_0") == 0 || std::strcmp(w.format->shader, "q4_k") == 0;
-}
-
-bool Session::norm_in_fusable(std::initializer_list<const DeviceTensor*> consumers) const {
-    if (!norm_in_ || view_.n_embd > kNormInMaxRow) return false;
-    const DeviceTensor& first = **consumers.begin();
-    for (const DeviceTensor* c : consumers)
-        if (!int8_products(*c) || !has_input_prologue(*c) || c->ne0 != view_.n_embd ||
-            mat_vec_variant(*c) != mat_vec_variant(first))
-            return false;
-    return true;
-}
-
-bool Session::swiglu_in_fusable(const DeviceTensor& down) const {
-    return swiglu_in_ && int8_products(down) && has_input_prologue(down) && down.ne0 == view_.n_ff &&
-           view_.n_ff <= kSwigluInMaxRow;
 }
 
 bool Session::swiglu_fusable(const LayerWeights& w) const {
@@ -561,18 +519,15 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
         const LayerWeights& w = model_.layers()[l];
         const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
         const VkDeviceAddress v_at = v_cache_[l].address() + uint64_t(pos) * KV * 4;
-        // Decode: q/k/v may do the RMSNorm and its rounding themselves (NORM_IN).
-        const bool attn_norm_in = T == 1 && !normed && norm_in_fusable({&w.wq, &w.wk, &w.wv});
-        if (!normed && !attn_norm_in)
-            norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
+        if (!normed) norm_and_round(cmd, x_.address(), h_.address(), w.attn_norm, E, T, {&w.wq, &w.wk, &w.wv});
         // Decode with NORM RoPE (pairs 2i, 2i+1) and no q/k norm: the products rotate q and k.
         const bool rope_fused = T == 1 && view_.rope_type == APR_ROPE_NORM && !w.q_norm.present();
         const int64_t rope_at = rope_fused ? int64_t(pos) : -1;
         if (T == 1) {  // one dispatch for the three where their weight types agree
-            mul_mat_vec(cmd, attn_norm_in ? x_.address() : h_.address(),
+            mul_mat_vec(cmd, h_.address(),
                         {{"attn_q", &w.wq, q_.address(), &w.bq, true}, {"attn_k", &w.wk, k_at, &w.bk, true},
                          {"attn_v", &w.wv, v_at, &w.bv, false}},
-                        false, 0, rope_at, nullptr, nullptr, attn_norm_in ? &w.attn_norm : nullptr);
+                        false, 0, rope_at);
         } else {
             mul_mat(cmd, "attn_q", w.wq, h_.address(), q_.address(), T, &w.bq, false);
             mul_mat(cmd, "attn_k", w.wk, h_.address(), k_at, T, &w.bk, false);
@@ -599,9 +554,7 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
         else
             mul_mat(cmd, "attn_output", w.wo, att_.address(), x_.address(), T, nullptr, true);
         barrier(cmd);
-        // gate/up may do theirs (NORM_IN), unless they round the SwiGLU themselves (SWIGLU_ROUND).
-        const bool ffn_norm_in = T == 1 && !normed && !swiglu_fusable(w) && norm_in_fusable({&w.gate, &w.up});
-        if (!normed && !ffn_norm_in) norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
+        if (!normed) norm_and_round(cmd, x_.address(), h_.address(), w.ffn_norm, E, T, {&w.gate, &w.up});
         // The RMSNorm after this layer (the next layer's, or the output's), for the down projection to do.
         const bool last_layer = l + 1 == view_.n_layer;
         const LayerWeights* next = last_layer ? nullptr : &model_.layers()[l + 1];
@@ -620,21 +573,14 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
             continue;
         }
         if (T == 1) {
-            mul_mat_vec(cmd, ffn_norm_in ? x_.address() : h_.address(),
+            mul_mat_vec(cmd, h_.address(),
                         {{"ffn_gate", &w.gate, g_.address(), nullptr, false}, {"ffn_up", &w.up, u_.address(), nullptr, false}},
-                        false, 0, -1, nullptr, nullptr, ffn_norm_in ? &w.ffn_norm : nullptr);
+                        false, 0, -1);
         } else {
             mul_mat(cmd, "ffn_gate", w.gate, h_.address(), g_.address(), T, nullptr, false);
             mul_mat(cmd, "ffn_up", w.up, h_.address(), u_.address(), T, nullptr, false);
         }
         barrier(cmd);
-        // Decode: the down projection may round silu(g) * u itself (SWIGLU_IN).
-        if (T == 1 && !next_norm && swiglu_in_fusable(w.down)) {
-            mul_mat_vec(cmd, g_.address(), {{"ffn_down", &w.down, x_.address(), nullptr, false}}, true, u_.address(),
-                        -1, nullptr, nullptr, nullptr, true);
-            barrier(cmd);
-            continue;
-        }
         // The down projection's input is silu(g) * u: computed by the rounding pass, or (F32
         // weights, no rounding) by the product itself as it reads g.
         round_activation(cmd, g_.address(), u_.address(), view_.n_ff, T, {&w.down});

@@ -57,15 +57,7 @@ private:
     struct Int8Copy;
     void mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
                      VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input = nullptr,
-                     const DeviceTensor* then_norm = nullptr, const DeviceTensor* norm_in = nullptr,
-                     bool swiglu_in = false);
-    // norm_in (the norm's weight; x the f32 residual row): each workgroup computes the RMSNorm of
-    // x and its rounding itself (mul_mat.comp NORM_IN), no norm dispatch before it; only where
-    // norm_in_fusable(consumers). swiglu_in (x = gate, swiglu_up = up): each workgroup rounds
-    // silu(gate) * up itself (SWIGLU_IN); only where swiglu_in_fusable(the product).
-    bool norm_in_fusable(std::initializer_list<const DeviceTensor*> consumers) const;
-    bool swiglu_in_fusable(const DeviceTensor& down) const;
-    std::string in_suffix(const char* base) const;  // the NORM_IN / SWIGLU_IN variant for its rows
+                     const DeviceTensor* then_norm = nullptr);
     // then_norm (the norm's weight): the one product, into the residual x_, is followed by the
     // RMSNorm of x_ into h_ and its rounding (mul_mat.comp's NORM_ROUND), as norm_and_round
     // would do for consumers; only where norm_fusable(product, consumers).
@@ -110,10 +102,6 @@ private:
     uint32_t n_cached_ = 0;
     // Record-ahead (run_chunk): off while profiling or with APR_VULKAN_NO_RECORD_AHEAD=1.
     bool record_ahead_ = true;
-    // NORM_IN / SWIGLU_IN on (APR_VULKAN_NO_NORM_IN / APR_VULKAN_NO_SWIGLU_IN turn them off), and
-    // their rows per workgroup (APR_VULKAN_NORM_IN_ROWS, APR_VULKAN_SWIGLU_IN_ROWS: 2, 4 or 8).
-    bool norm_in_ = true, swiglu_in_ = true;
-    uint32_t norm_in_rows_ = 2, swiglu_in_rows_ = 2;
     int64_t ahead_pos_ = -1;  // the position the command buffer in ahead_slot_ decodes, or -1
     uint32_t ahead_slot_ = 0;
 
