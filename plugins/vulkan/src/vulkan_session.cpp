@@ -20,6 +20,9 @@ constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
 // ROWS of the mul_mat_vec variants (CMakeLists.txt): each invocation reads 2 rows at once, so
 // several weight reads are in flight for the latency-bound decode mat-vecs. Measured on the H200
 // (7B Q4_0 tg128): 2 rows 303 t/s, 4 rows 274, 8 rows 273 (4 rows with 64 invocations: 230).
+// Measured again with the int8 32-element products (H200, tg128, APR_VULKAN_MV_ROWS experiment,
+// commit bb23a32): Q4_0 2 rows 396 t/s, 4 rows 386, 8 rows 328; Q4_K 2 rows 344, 4 rows 348
+// (within the noise): 2 stays.
 // Even, so that the RoPE pairs (2i, 2i+1) a product rotates (FLAG_ROPE) share a workgroup.
 constexpr uint32_t kMatVecRows = 2;
 constexpr uint32_t kMaxGroups = 65535;
@@ -120,9 +123,6 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     // squares, block maxima, scales, quants, a barrier each) run before any weight is read, in
     // every workgroup, and made the products 12-70 us slower each (8 rows: q/k/v 25.9 us vs
     // 13.7, gate/up 41.2 vs 19.6, down 31.7 vs 12.1), far more than the ~5-7 us dispatches saved.
-    // Experiment: rows per workgroup of the plain int8 Q4_0 / Q4_K decode products (2, 4 or 8).
-    if (const char* r = std::getenv("APR_VULKAN_MV_ROWS")) mv_rows_ = static_cast<uint32_t>(std::atoi(r));
-    if (mv_rows_ != 2 && mv_rows_ != 4 && mv_rows_ != 8) mv_rows_ = kMatVecRows;
     const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "";
     auto fuse = [&](const char* what) { return tail == "1" || tail.find(what) != std::string::npos; };
     const uint64_t widest = std::max({E, Q, F});
@@ -189,9 +189,6 @@ void Session::create_pipelines() {
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
         ctx_.pipeline(mat_vec_variant(*t));
-        if (mv_rows_ != kMatVecRows && int8_products(*t) &&
-            (std::strcmp(t->format->shader, "q4_0") == 0 || std::strcmp(t->format->shader, "q4_k") == 0))
-            ctx_.pipeline(mat_vec_variant(*t) + "_r" + std::to_string(mv_rows_));
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     for (const auto& [shader, buffer] : rounded_) {
@@ -280,11 +277,6 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
         // row length as the first, and neither has a bias (one bias pointer per dispatch).
         const DeviceTensor& w = *products[first].w;
         const std::string name = mat_vec_variant(w);
-        // The plain int8 Q4_0 / Q4_K variants come with 4 and 8 rows too (APR_VULKAN_MV_ROWS).
-        const std::string fmt = w.format->shader;
-        const bool wide = !then_norm && !int8_input && mv_rows_ != kMatVecRows && int8_products(w) &&
-                          (fmt == "q4_0" || fmt == "q4_k");
-        const uint32_t rows_per_group = wide ? mv_rows_ : kMatVecRows;
         auto has_bias = [](const Product& p) { return p.bias && p.bias->present(); };
         size_t end = first + 1;
         while (end < products.size() && end - first < 3 && !has_bias(products[first]) && !has_bias(products[end]) &&
@@ -314,7 +306,7 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             p.w[s] = pr.w->address;
             p.y[s] = pr.y;
             p.rows[s] = static_cast<uint32_t>(pr.w->ne1);
-            groups += ceil_div(p.rows[s], rows_per_group);
+            groups += ceil_div(p.rows[s], kMatVecRows);
             if (pr.rope && rope_pos >= 0) {  // the caller checks the rope type (NORM pairs)
                 p.flags |= kFlagRope << s;
                 p.rope_table = rope_table_.address();
@@ -323,7 +315,7 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             }
             if (ctx_.profiler().enabled()) label += (label.empty() ? "" : "+") + std::string(pr.role);
         }
-        std::string shader = wide ? name + "_r" + std::to_string(mv_rows_) : name;
+        std::string shader = name;
         if (then_norm) {  // norm_fusable: one product, int8, its own rounding format
             const char* r = w.format->activation_rounding;
             const Int8Copy* out = int8_copy(r);

@@ -102,7 +102,6 @@ private:
     uint32_t n_cached_ = 0;
     // Record-ahead (run_chunk): off while profiling or with APR_VULKAN_NO_RECORD_AHEAD=1.
     bool record_ahead_ = true;
-    uint32_t mv_rows_ = 2;  // APR_VULKAN_MV_ROWS (experiment)
     int64_t ahead_pos_ = -1;  // the position the command buffer in ahead_slot_ decodes, or -1
     uint32_t ahead_slot_ = 0;
 
