@@ -20,6 +20,9 @@ constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
 // ROWS of the mul_mat_vec variants (CMakeLists.txt): each invocation reads 2 rows at once, so
 // several weight reads are in flight for the latency-bound decode mat-vecs. Measured on the H200
 // (7B Q4_0 tg128): 2 rows 303 t/s, 4 rows 274, 8 rows 273 (4 rows with 64 invocations: 230).
+// Measured again with the int8 32-element products (H200, tg128, APR_VULKAN_MV_ROWS experiment,
+// commit bb23a32): Q4_0 2 rows 396 t/s, 4 rows 386, 8 rows 328; Q4_K 2 rows 344, 4 rows 348
+// (within the noise): 2 stays.
 // Even, so that the RoPE pairs (2i, 2i+1) a product rotates (FLAG_ROPE) share a workgroup.
 constexpr uint32_t kMatVecRows = 2;
 constexpr uint32_t kMaxGroups = 65535;
@@ -112,6 +115,14 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     // them pays: all off 388 t/s, combine + swiglu 387, all three 334 (each workgroup's
     // memoryBarrierBuffer before its count goes up, and the norm done by one workgroup of 128
     // invocations, cost more than the dispatches and barriers they save).
+    // The other way to drop those dispatches, each product's workgroups building their rounded
+    // input themselves (q/k/v and gate/up: the RMSNorm and its Q8 rounding from the f32 residual
+    // row; ffn_down: the rounding of silu(gate) * up), was tried (commit 5f3e54c) and lost by far
+    // on the H200 (7B Q4_0 tg128: 398 t/s without, 132 with 2 rows per workgroup, 267 with 8;
+    // norm alone 302 at 8 rows, SwiGLU alone 328): the prologue's dependent phases (sum of
+    // squares, block maxima, scales, quants, a barrier each) run before any weight is read, in
+    // every workgroup, and made the products 12-70 us slower each (8 rows: q/k/v 25.9 us vs
+    // 13.7, gate/up 41.2 vs 19.6, down 31.7 vs 12.1), far more than the ~5-7 us dispatches saved.
     const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "";
     auto fuse = [&](const char* what) { return tail == "1" || tail.find(what) != std::string::npos; };
     const uint64_t widest = std::max({E, Q, F});
