@@ -1,5 +1,5 @@
 // The device's memory bandwidth as apr-bench counts it (the descriptor's measure_copy_rate):
-// device-to-device buffer copies far larger than any cache, (bytes read + written) per second.
+// device-to-device copies by a shader, far larger than any cache, (bytes read + written) per second.
 #pragma once
 
 #include "vulkan_context.hpp"
