@@ -52,6 +52,13 @@ struct BlockQ6_K {  // 16 sub-blocks of 16 with int8 scales: x = d * sc * (q - 3
 };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
+// Q4_0 regrouped by the plugin (weight_repack.hpp): rows in groups of 8, and per block column
+// the 8 rows' fp16 scales, then their 8 x 16 quant bytes in row order (each as in BlockQ4_0).
+// One column is read with two 64-byte loads of four rows each, so decode runs four rows per
+// instruction instead of one block per instruction; a group's columns follow each other, and
+// groups follow each other, so a chunk of rows is one sequential stream.
+inline constexpr int kQ4_0GroupRows = 8;
+inline constexpr size_t kQ4_0GroupColumnBytes = kQ4_0GroupRows * (2 + 16);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 
 // ---- activation blocks (plugin-internal) ----------------------------------------------------

@@ -14,6 +14,9 @@ struct MatmulJob {
     uint32_t type;          // weight type (apr_tensor_type)
     const uint8_t* weight;  // row r starts at weight + r * row_bytes
     size_t row_bytes;
+    // Q4_0 only, optional: the same matrix regrouped (block_formats.hpp, kQ4_0GroupRows); when
+    // set, the row range of every call starts and ends on a group boundary.
+    const uint8_t* grouped = nullptr;
     int64_t n_in;           // elements per row (the reduction length)
     const uint8_t* act;     // activation row t (already converted: activation_quant.hpp) at act + t * act_stride
     size_t act_stride;

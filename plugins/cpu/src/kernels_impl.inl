@@ -12,6 +12,9 @@
 using I8 = typename V::I8;
 using I32 = typename V::I32;
 using F32 = typename V::F32;
+using I8Q = typename V::I8Q;  // quads: four weight rows side by side (simd_scalar.hpp)
+using I32Q = typename V::I32Q;
+using F32Q = typename V::F32Q;
 
 // ---- decoders: one per weight type ---------------------------------------------------------
 
@@ -279,6 +282,82 @@ void dot_f16w(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, f
 template <int NR, int NC>
 void dot_bf16w(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) { dot_float<uint16_t, true, NR, NC>(n, w, rb, a, o); }
 
+// ---- Q4_0 regrouped in groups of 8 rows (block_formats.hpp, kQ4_0GroupRows) -------------------
+// A column of a group is two quads of four rows. A quad's low nibbles are elements 0..15 of
+// each row, its high nibbles elements 16..31; the activation's two halves are broadcast to
+// every slot, so a slot's int32 lane k sums elements 4k..4k+3 and 16+4k..16+4k+3, started
+// from the offset term 8 (neg_lane_sums[k] + neg_lane_sums[k + 4]). Per block that is the
+// same integer sum as dot_q4_0; only the f32 accumulation differs (4 lanes per row, not 8).
+// Every (row, column) pair keeps its own accumulator, fed in block order whatever NC is.
+constexpr size_t kGroupPrefetchBytes = 1024;  // about 7 columns ahead: the next rows' stream
+template <int NC>
+void dot_q4_0_group(int64_t n, const uint8_t* group, const uint8_t* const* act, float* out) {
+    F32Q acc[2][NC];
+    for (auto& half : acc)
+        for (auto& a : half) a = V::fzero_q();
+    for (int64_t i = 0; i < n / 32; ++i) {
+        const uint8_t* col = group + static_cast<size_t>(i) * kQ4_0GroupColumnBytes;
+        if constexpr (NC == 1)
+            for (size_t off = 0; off < kQ4_0GroupColumnBytes; off += 64) __builtin_prefetch(col + kGroupPrefetchBytes + off);
+        const F32 d = V::load_f16(reinterpret_cast<const uint16_t*>(col));
+        I8Q lo[2], hi[2];
+        for (int h = 0; h < 2; ++h) {
+            const I8Q x = V::load_i8q(col + 2 * kQ4_0GroupRows + 64 * h);
+            lo[h] = V::nibbles_lo_q(x);
+            hi[h] = V::nibbles_hi_q(x);
+        }
+        for (int c = 0; c < NC; ++c) {
+            const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
+            const I8Q a_lo = V::bcast16_q(y.qs), a_hi = V::bcast16_q(y.qs + 16);
+            const I32Q base = V::fold_halves_q(V::shl_i32(V::load_i32(y.neg_lane_sums), kQ4_0OffsetShift));
+            const F32 scale = V::fmul(d, V::fsplat(y.d));  // d * da per row, as dot_q4_0 forms it
+            const I32Q s0 = V::dot_u8_add_q(V::dot_u8_add_q(base, lo[0], a_lo), hi[0], a_hi);
+            const I32Q s1 = V::dot_u8_add_q(V::dot_u8_add_q(base, lo[1], a_lo), hi[1], a_hi);
+            acc[0][c] = V::fmadd_q(V::to_f32q(s0), V::template spread_slots<0>(scale), acc[0][c]);
+            acc[1][c] = V::fmadd_q(V::to_f32q(s1), V::template spread_slots<4>(scale), acc[1][c]);
+        }
+    }
+    for (int h = 0; h < 2; ++h)
+        for (int c = 0; c < NC; ++c) {
+            float t[16];
+            V::store_f32q(t, acc[h][c]);
+            for (int s = 0; s < 4; ++s) out[(4 * h + s) * NC + c] = (t[4 * s] + t[4 * s + 2]) + (t[4 * s + 1] + t[4 * s + 3]);
+        }
+}
+
+// Rows [r0, r1) of a regrouped Q4_0 matrix, both on group boundaries. Decode runs group after
+// group (one sequential stream); prefill takes two groups at a time past four activation rows
+// at a time, as run_rows does.
+void run_q4_0_groups(const MatmulJob& job, int64_t r0, int64_t r1) {
+    constexpr int64_t G = kQ4_0GroupRows;
+    const size_t group_bytes = static_cast<size_t>(job.n_in / 32) * kQ4_0GroupColumnBytes;
+    const uint8_t* grouped = job.grouped;
+    auto group_at = [&](int64_t r) { return grouped + static_cast<size_t>(r / G) * group_bytes; };
+    if (job.n_tok == 1) {
+        const uint8_t* act[1] = {job.act};
+        for (int64_t r = r0; r < r1; r += G) dot_q4_0_group<1>(job.n_in, group_at(r), act, job.out + r);
+        return;
+    }
+    static constexpr void (*kGroupNC[4])(int64_t, const uint8_t*, const uint8_t* const*, float*) = {
+        dot_q4_0_group<1>, dot_q4_0_group<2>, dot_q4_0_group<3>, dot_q4_0_group<4>};
+    constexpr int64_t kTileRows = 2 * G;
+    for (int64_t rt = r0; rt < r1; rt += kTileRows) {
+        const int64_t re = std::min(rt + kTileRows, r1);
+        for (int64_t t = 0; t < job.n_tok; t += 4) {
+            const int nc = static_cast<int>(std::min<int64_t>(4, job.n_tok - t));
+            const uint8_t* act[4];
+            for (int c = 0; c < nc; ++c) act[c] = job.act + static_cast<size_t>(t + c) * job.act_stride;
+            float* out = job.out + t * job.out_stride;
+            for (int64_t r = rt; r < re; r += G) {
+                float o[G * 4];
+                kGroupNC[nc - 1](job.n_in, group_at(r), act, o);
+                for (int64_t k = 0; k < G; ++k)
+                    for (int c = 0; c < nc; ++c) out[c * job.out_stride + r + k] = o[k * nc + c];
+            }
+        }
+    }
+}
+
 // ---- the row driver ----------------------------------------------------------------------
 
 using KernelFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t* const*, float*);
@@ -322,7 +401,10 @@ void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
         case APR_TYPE_F32: APR_CPU_RUN_ROWS(dot_f32w); return;
         case APR_TYPE_F16: APR_CPU_RUN_ROWS(dot_f16w); return;
         case APR_TYPE_BF16: APR_CPU_RUN_ROWS(dot_bf16w); return;
-        case APR_TYPE_Q4_0: APR_CPU_RUN_ROWS(dot_q4_0); return;
+        case APR_TYPE_Q4_0:
+            if (job.grouped) run_q4_0_groups(job, r0, r1);
+            else APR_CPU_RUN_ROWS(dot_q4_0);
+            return;
         case APR_TYPE_Q4_1: APR_CPU_RUN_ROWS(dot_q4_1); return;
         case APR_TYPE_Q5_0: APR_CPU_RUN_ROWS(dot_q5_0); return;
         case APR_TYPE_Q5_1: APR_CPU_RUN_ROWS(dot_q5_1); return;

@@ -42,6 +42,7 @@ Session::Session(const apr_model_view& view, const apr_session_config& config)
       pool_(choose_threads(config)),
       n_ctx_(checked_n_ctx(config)),
       kv_(kv_type_from_env(), w_.n_layer, n_ctx_, w_.kv_dim()) {
+    grouped_.build(w_, pool_);
 
     const int64_t half = w_.n_rot / 2;
     inv_freq_.resize(static_cast<size_t>(half));
@@ -133,6 +134,7 @@ void Session::multiply(const Product* products, int n_products, const float* x, 
         job.type = m.type;
         job.weight = m.data;
         job.row_bytes = m.row_bytes;
+        job.grouped = m.grouped;  // chunk_rows is a multiple of 16: chunks start and end on groups
         job.n_in = m.n_in;
         job.act = converted[static_cast<size_t>(m.act)];
         job.act_stride = act_row_bytes(m.act, m.n_in);

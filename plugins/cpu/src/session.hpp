@@ -14,6 +14,7 @@
 #include "kv_cache.hpp"
 #include "model_weights.hpp"
 #include "thread_pool.hpp"
+#include "weight_repack.hpp"
 
 namespace apr_cpu {
 
@@ -49,6 +50,7 @@ private:
     ModelWeights w_;
     const KernelTable& kernels_;
     ThreadPool pool_;
+    GroupedWeights grouped_;  // regrouped Q4_0 copies, pointed to by w_'s matrices
     int64_t n_ctx_;
     int64_t n_cached_ = 0;
     std::vector<float> inv_freq_;  // per rotated pair: rope_freq_scale * base^(-2i/n_rot) / rope_freqs[i]

@@ -70,6 +70,7 @@ struct Avx2Ops {
     static F32 fzero() { return _mm256_setzero_ps(); }
     static F32 fsplat(float x) { return _mm256_set1_ps(x); }
     static F32 fadd(F32 a, F32 b) { return _mm256_add_ps(a, b); }
+    static F32 fmul(F32 a, F32 b) { return _mm256_mul_ps(a, b); }
     static F32 fmadd(F32 a, F32 b, F32 c) { return _mm256_fmadd_ps(a, b, c); }
     static float hsum(F32 a) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -85,6 +86,40 @@ struct Avx2Ops {
         const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
     }
+
+    // ---- quads (simd_scalar.hpp): two 256-bit registers, slots 0-1 in `a`, slots 2-3 in `b` ----
+    struct I8Q { __m256i a, b; };
+    using I32Q = I8Q;
+    struct F32Q { __m256 a, b; };
+
+    static I8Q load_i8q(const void* p) { return {load_i8(p), load_i8(static_cast<const uint8_t*>(p) + 32)}; }
+    static I8Q nibbles_lo_q(I8Q x) {
+        const __m256i m = _mm256_set1_epi8(15);
+        return {_mm256_and_si256(x.a, m), _mm256_and_si256(x.b, m)};
+    }
+    static I8Q nibbles_hi_q(I8Q x) {
+        const __m256i m = _mm256_set1_epi8(15);
+        return {_mm256_and_si256(_mm256_srli_epi16(x.a, 4), m), _mm256_and_si256(_mm256_srli_epi16(x.b, 4), m)};
+    }
+    static I8Q bcast16_q(const int8_t* p) {
+        const __m256i x = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return {x, x};
+    }
+    static I32Q fold_halves_q(I32 a) {
+        const __m256i x = _mm256_broadcastsi128_si256(_mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1)));
+        return {x, x};
+    }
+    static I32Q dot_u8_add_q(I32Q base, I8Q w, I8Q a) { return {dot_u8_add(base.a, w.a, a.a), dot_u8_add(base.b, w.b, a.b)}; }
+    static F32Q to_f32q(I32Q a) { return {_mm256_cvtepi32_ps(a.a), _mm256_cvtepi32_ps(a.b)}; }
+    static F32Q fzero_q() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+    static F32Q fmadd_q(F32Q a, F32Q b, F32Q c) { return {_mm256_fmadd_ps(a.a, b.a, c.a), _mm256_fmadd_ps(a.b, b.b, c.b)}; }
+    template <int kFirst>
+    static F32Q spread_slots(F32 x) {
+        constexpr int f = kFirst;
+        return {_mm256_permutevar8x32_ps(x, _mm256_setr_epi32(f, f, f, f, f + 1, f + 1, f + 1, f + 1)),
+                _mm256_permutevar8x32_ps(x, _mm256_setr_epi32(f + 2, f + 2, f + 2, f + 2, f + 3, f + 3, f + 3, f + 3))};
+    }
+    static void store_f32q(float* p, F32Q a) { _mm256_storeu_ps(p, a.a); _mm256_storeu_ps(p + 8, a.b); }
 };
 
 }  // namespace

@@ -3,6 +3,9 @@
 //   I8  : 32 int8 lanes (one 32-element block)
 //   I32 : 8 int32 lanes; a dot product's lane k sums the products of int8 lanes 4k .. 4k+3
 //   F32 : 8 float lanes
+// and the quad types of the row-grouped kernels: four slots (one weight row each) of
+//   I8Q : 16 int8 lanes   I32Q : 4 int32 lanes   F32Q : 4 float lanes
+// where a slot's int32 lane k sums the products of its int8 lanes 4k .. 4k+3.
 #pragma once
 
 #include <cstdint>
@@ -72,6 +75,7 @@ struct ScalarOps {
     static F32 fzero() { F32 r{}; return r; }
     static F32 fsplat(float x) { F32 r; for (auto& v : r.v) v = x; return r; }
     static F32 fadd(F32 a, F32 b) { for (int k = 0; k < 8; ++k) a.v[k] += b.v[k]; return a; }
+    static F32 fmul(F32 a, F32 b) { for (int k = 0; k < 8; ++k) a.v[k] *= b.v[k]; return a; }
     static F32 fmadd(F32 a, F32 b, F32 c) { for (int k = 0; k < 8; ++k) c.v[k] += a.v[k] * b.v[k]; return c; }
     static float hsum(F32 a) {
         const float s0 = (a.v[0] + a.v[4]) + (a.v[2] + a.v[6]);
@@ -83,6 +87,37 @@ struct ScalarOps {
     static void storef(float* p, F32 a) { std::memcpy(p, a.v, sizeof a.v); }
     static F32 load_f16(const uint16_t* p) { F32 r; for (int k = 0; k < 8; ++k) r.v[k] = fp16_to_f32(p[k]); return r; }
     static F32 load_bf16(const uint16_t* p) { F32 r; for (int k = 0; k < 8; ++k) r.v[k] = bf16_to_f32(p[k]); return r; }
+
+    // ---- quads: four rows side by side (lane index = 16 * slot + lane within the slot) ----
+    struct I8Q { uint8_t v[64]; };  // unsigned: the grouped kernels hold nibbles and raw bytes
+    struct I32Q { int32_t v[16]; };
+    struct F32Q { float v[16]; };
+
+    static I8Q load_i8q(const void* p) { I8Q r; std::memcpy(r.v, p, 64); return r; }
+    static I8Q nibbles_lo_q(I8Q x) { for (auto& v : x.v) v &= 15; return x; }
+    static I8Q nibbles_hi_q(I8Q x) { for (auto& v : x.v) v >>= 4; return x; }
+    // The same 16 bytes in every slot.
+    static I8Q bcast16_q(const int8_t* p) { I8Q r; for (int s = 0; s < 4; ++s) std::memcpy(r.v + 16 * s, p, 16); return r; }
+    // Every slot's lane k = a[k] + a[k + 4].
+    static I32Q fold_halves_q(I32 a) {
+        I32Q r;
+        for (int s = 0; s < 4; ++s)
+            for (int k = 0; k < 4; ++k) r.v[4 * s + k] = static_cast<int32_t>(static_cast<uint32_t>(a.v[k]) + static_cast<uint32_t>(a.v[k + 4]));
+        return r;
+    }
+    // Unsigned w (every lane below 128 here) times signed a, four products per int32 lane, added to base.
+    static I32Q dot_u8_add_q(I32Q base, I8Q w, I8Q a) {
+        for (int k = 0; k < 16; ++k)
+            for (int j = 4 * k; j < 4 * k + 4; ++j) base.v[k] += static_cast<int32_t>(w.v[j]) * static_cast<int8_t>(a.v[j]);
+        return base;
+    }
+    static F32Q to_f32q(I32Q a) { F32Q r; for (int k = 0; k < 16; ++k) r.v[k] = static_cast<float>(a.v[k]); return r; }
+    static F32Q fzero_q() { F32Q r{}; return r; }
+    static F32Q fmadd_q(F32Q a, F32Q b, F32Q c) { for (int k = 0; k < 16; ++k) c.v[k] += a.v[k] * b.v[k]; return c; }
+    // Slot s, all four lanes = x[kFirst + s].
+    template <int kFirst>
+    static F32Q spread_slots(F32 x) { F32Q r; for (int k = 0; k < 16; ++k) r.v[k] = x.v[kFirst + k / 4]; return r; }
+    static void store_f32q(float* p, F32Q a) { std::memcpy(p, a.v, sizeof a.v); }
 };
 
 }  // namespace
