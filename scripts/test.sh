@@ -31,7 +31,8 @@ if [[ "${APR_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --build "$san_dir" -j"$(nproc)"
   preload=""
   for lib in libvulkan.so.1 libvulkan_lvp.so; do
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
+    # awk reads to the end: exiting early would SIGPIPE ldconfig, and pipefail + set -e stop the run.
+    path=$(ldconfig -p | awk -v l="$lib" '!found && $1 == l && /x86-64/ {print $NF; found = 1}')
     [[ -n "$path" ]] && preload+="${preload:+ }$path"
   done
   (
