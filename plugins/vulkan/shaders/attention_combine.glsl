@@ -11,6 +11,20 @@ layout(buffer_reference, std430, buffer_reference_align = 16) coherent readonly 
 shared float combine_amax[COMBINE_LANES];
 #endif
 
+// Group d (4 elements) of one head, merged over its n_splits parts from `base` on.
+vec4 combine_group(CombineParts P, uint base, uint n_splits, uint hd4, float M, uint d) {
+    vec4 acc = vec4(0.0);
+    float l = 0.0;
+    for (uint s = 0u; s < n_splits; ++s) {
+        uint b = base + s * (hd4 + 1u);
+        vec2 ml = P.v[b].xy;
+        float w = exp(ml.x - M);
+        l += w * ml.y;
+        acc += w * P.v[b + 1u + d];
+    }
+    return acc / l;
+}
+
 void combine_head(uint h, uint d, uvec2 part, uvec2 out_, uvec2 rounded, uvec2 q8, uvec2 q8d, uint n_splits,
                   uint head_dim) {
     uint hd4 = head_dim / 4u;
@@ -19,19 +33,8 @@ void combine_head(uint h, uint d, uvec2 part, uvec2 out_, uvec2 rounded, uvec2 q
     float M = -3.402823e38;
     for (uint s = 0u; s < n_splits; ++s) M = max(M, P.v[base + s * (hd4 + 1u)].x);
 #ifdef ROUND_Q8_0
-    vec4 o = vec4(0.0);  // one group of 4 per invocation
-    if (d < hd4) {
-        vec4 acc = vec4(0.0);
-        float l = 0.0;
-        for (uint s = 0u; s < n_splits; ++s) {
-            uint b = base + s * (hd4 + 1u);
-            vec2 ml = P.v[b].xy;
-            float w = exp(ml.x - M);
-            l += w * ml.y;
-            acc += w * P.v[b + 1u + d];
-        }
-        o = acc / l;
-    }
+    // One group of 4 per invocation (those past the head take part in the block maxima only).
+    vec4 o = d < hd4 ? combine_group(P, base, n_splits, hd4, M, d) : vec4(0.0);
     combine_amax[d] = group_amax(o);
     barrier();
     uint first = d & ~(uint(ROUND_BLOCK_GROUPS) - 1u);
@@ -48,16 +51,7 @@ void combine_head(uint h, uint d, uvec2 part, uvec2 out_, uvec2 rounded, uvec2 q
     }
 #else
     for (; d < hd4; d += COMBINE_LANES) {
-        vec4 acc = vec4(0.0);
-        float l = 0.0;
-        for (uint s = 0u; s < n_splits; ++s) {
-            uint b = base + s * (hd4 + 1u);
-            vec2 ml = P.v[b].xy;
-            float w = exp(ml.x - M);
-            l += w * ml.y;
-            acc += w * P.v[b + 1u + d];
-        }
-        Vec4s(out_).v[h * hd4 + d] = acc / l;
+        Vec4s(out_).v[h * hd4 + d] = combine_group(P, base, n_splits, hd4, M, d);
     }
 #endif
 }
