@@ -3,7 +3,8 @@
 // gate costs that backend a tagged rejection and the next one serves. Without it, a crash in
 // probe takes apr-run down with it: the reason isolation exists. A hang in the gate is handled
 // either way (the gate's own timeout). A crash during generation (a step after the gate) is not
-// survivable in-process, isolated or not: apr-run dies of the signal.
+// survivable in-process, isolated or not: apr-run dies of the signal, after a line that names the
+// backend, the signal and the position (isolation/step_crash_guard.hpp).
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -161,6 +162,8 @@ TEST_CASE("a plugin that segfaults during generation kills apr-run, isolated or 
         INFO((isolate ? "isolated: " : "not isolated: ") << r.err);
         // The gate passed (the crash comes at the 8th step call), the backend served, then died.
         CHECK(has_line_starting(r.err, "Backend: segv_step ("));
+        CHECK(has_line_starting(r.err, "apr: backend segv_step crashed during generation: signal 11 "
+                                       "(Segmentation fault) in its step at position "));
         CHECK(r.exit_code == 128 + 11);
     }
 }
@@ -171,6 +174,8 @@ TEST_CASE("a plugin that aborts during generation kills apr-run, isolated or not
         auto r = run_fixture("abort_step", isolate ? std::vector<std::string>{"--isolate-gate"} : std::vector<std::string>{});
         INFO((isolate ? "isolated: " : "not isolated: ") << r.err);
         CHECK(has_line_starting(r.err, "Backend: abort_step ("));
+        CHECK(has_line_starting(r.err, "apr: backend abort_step crashed during generation: signal 6 (Aborted) "
+                                       "in its step at position "));
         CHECK(r.exit_code == 128 + 6);
     }
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "isolation/step_crash_guard.hpp"
 #include "log/log.hpp"
 
 namespace apr {
@@ -35,6 +36,8 @@ void Generator::step_with_failover(const std::vector<int32_t>& history, const in
     bool replay = false;  // after a failover, the new backend is fed everything up to here at once
     for (;;) {
         try {
+            // A crash inside the plugin's step cannot be failed over from: the guard names it.
+            const StepCrashGuard crash_guard(serving_.session->name(), pos);
             if (!replay) {
                 serving_.session->step(tokens, n, pos, false, logits);
             } else {
