@@ -57,13 +57,18 @@ layout(push_constant) uniform Params {
     uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
 } pc;
 
-// With FLAG_NORM_SCALE the input is rounding(x * norm weight) of a residual row x that a
+// NORM_SCALE variants: the input is rounding(x * norm weight) of a residual row x that a
 // NORM_ROUND dispatch prepared (never with FLAG_SWIGLU, so `up` carries its slots): the RMSNorm's
 // scalar 1 / sqrt(mean(x^2) + eps) is factored out of the rounding and multiplies the result
-// here, from the sums of squares per 32 values the producer left in the slots.
-#define FLAG_NORM_SCALE 64u
+// here, from the sums of squares per 32 values the producer left in the slots. Variants of
+// their own, so the products without it run exactly the code they ran before.
 #define NORM_SLOTS pc.up  // f32: [0] eps, [4 + i] the sum of x^2 over x[32i .. 32i+31]
 #define NORM_SLOT0 4u
+#ifdef NORM_SCALE
+#define NORM_SUMS 1u  // one more sum to reduce: the squares, sums[NSUMS]
+#else
+#define NORM_SUMS 0u
+#endif
 
 #if defined(SWIGLU_ROUND) || defined(NORM_ROUND)
 #include "half_float.glsl"
@@ -74,7 +79,7 @@ layout(push_constant) uniform Params {
 
 #ifdef NORM_ROUND
 // One product into the residual stream (segment 0, n_tokens 1, ACCUMULATE) that prepares the
-// next RMSNorm's products (FLAG_NORM_SCALE): the last workgroup to finish the rows of a
+// next RMSNorm's products (NORM_SCALE): the last workgroup to finish the rows of a
 // quantization block (-DROUND_<FORMAT>) writes the block's x * norm weight rounded and the sums
 // of x^2 per 32 values. The block counters start at 0 and are left at 0. The slots this
 // dispatch has no other use for carry:
@@ -100,9 +105,9 @@ shared float nr_squares[WG];
 
 #ifdef USE_SUBGROUPS
 #extension GL_KHR_shader_subgroup_arithmetic : require
-shared float sums[NSUMS + 1u][WG];  // [sum][subgroup]; sum NSUMS: FLAG_NORM_SCALE's squares
+shared float sums[NSUMS + NORM_SUMS][WG];  // [sum][subgroup]; sum NSUMS: NORM_SCALE's squares
 #else
-shared float sums[NSUMS + 1u][WG];  // [sum][invocation]
+shared float sums[NSUMS + NORM_SUMS][WG];  // [sum][invocation]
 #endif
 shared float results[NSUMS];
 
@@ -125,13 +130,13 @@ void main() {
     uint n_groups = pc.ne0 / 4u;
     uint x_stride = pc.ne0 / 4u;
 
-    float acc[NSUMS + 1u];
+    float acc[NSUMS + NORM_SUMS];
     for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
+#ifdef NORM_SCALE
     // The norm's sum of squares, read before the weights so its latency hides behind theirs.
-    bool norm_scaled = (pc.flags & FLAG_NORM_SCALE) != 0u;
     acc[NSUMS] = 0.0;
-    if (norm_scaled)
-        for (uint s = tid; s < pc.ne0 / 32u; s += WG) acc[NSUMS] += Floats(NORM_SLOTS).f[NORM_SLOT0 + s];
+    for (uint s = tid; s < pc.ne0 / 32u; s += WG) acc[NSUMS] += Floats(NORM_SLOTS).f[NORM_SLOT0 + s];
+#endif
 
 #if defined(INT8_ACTIVATIONS) && defined(HAS_INT8_BLOCK32)
     // Whole 32-element blocks (the activation's Q8_0 blocks): eight packed int8 dot products per row.
@@ -234,33 +239,34 @@ void main() {
 #endif
 
 #ifdef USE_SUBGROUPS
-    for (uint k = 0u; k < NSUMS + 1u; ++k) {
+    for (uint k = 0u; k < NSUMS + NORM_SUMS; ++k) {
         float s = subgroupAdd(acc[k]);
         if (subgroupElect()) sums[k][gl_SubgroupID] = s;
     }
     barrier();
     uint n_parts = gl_NumSubgroups;
 #else
-    for (uint k = 0u; k < NSUMS + 1u; ++k) sums[k][tid] = acc[k];
+    for (uint k = 0u; k < NSUMS + NORM_SUMS; ++k) sums[k][tid] = acc[k];
     barrier();
     for (uint s = WG / 2u; s > 0u; s >>= 1) {
         if (tid < s)
-            for (uint k = 0u; k < NSUMS + 1u; ++k) sums[k][tid] += sums[k][tid + s];
+            for (uint k = 0u; k < NSUMS + NORM_SUMS; ++k) sums[k][tid] += sums[k][tid + s];
         barrier();
     }
     uint n_parts = 1u;
 #endif
 
-    float norm_scale = 1.0;
-    if (norm_scaled) {  // the same order in every workgroup: the same bits
-        float squares = 0.0;
-        for (uint i = 0u; i < n_parts; ++i) squares += sums[NSUMS][i];
-        norm_scale = inversesqrt(squares / float(pc.ne0) + Floats(NORM_SLOTS).f[0]);
-    }
+#ifdef NORM_SCALE
+    float squares = 0.0;  // the same order in every workgroup: the same bits
+    for (uint i = 0u; i < n_parts; ++i) squares += sums[NSUMS][i];
+    float norm_scale = inversesqrt(squares / float(pc.ne0) + Floats(NORM_SLOTS).f[0]);
+#endif
     for (uint k = tid; k < NSUMS; k += WG) {
         float v = 0.0;
         for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
+#ifdef NORM_SCALE
         v *= norm_scale;
+#endif
         uint row = min(row0 + k / TILE_N, rows - 1u);
         if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
         results[k] = v;

@@ -40,7 +40,6 @@ struct MulMatParams {  // mul_mm.comp
     uint32_t ne0, rows, n_tokens, flags;
 };
 constexpr uint32_t kFlagAccumulate = 1, kFlagBias = 2, kFlagSwiglu = 4, kFlagRope = 8;  // kFlagRope << segment
-constexpr uint32_t kFlagNormScale = 64;  // mul_mat.comp's FLAG_NORM_SCALE
 constexpr uint32_t kNormSlot0 = 4;       // NORM_SLOT0: floats before the sums of squares
 struct GetRowsParams {
     uint64_t w, ids, y;
@@ -112,7 +111,7 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     // Decode dispatches whose last workgroups may do the next small step: the attention merge
     // (attention_split.comp COMBINE), the SwiGLU rounding (gate_up_swiglu_rounded) and the
     // RMSNorm's preparation (mul_mat.comp NORM_ROUND, per quantization block). APR_VULKAN_TAIL_FUSION
-    // picks them: "1" all, "0" none, or a list of "combine", "swiglu", "norm"; unset: "norm,swiglu".
+    // picks them: "1" all, "0" none, or a list of "combine", "swiglu", "norm"; unset: none.
     // APR_VULKAN_NO_NORM_FUSION=1 drops "norm" (for A/B measurements).
     // Measured before on the H200 (7B Q4_0 tg128), with the norm then done whole by the last
     // workgroup: all off 388 t/s, combine + swiglu 387, all three 334.
@@ -124,7 +123,7 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     // squares, block maxima, scales, quants, a barrier each) run before any weight is read, in
     // every workgroup, and made the products 12-70 us slower each (8 rows: q/k/v 25.9 us vs
     // 13.7, gate/up 41.2 vs 19.6, down 31.7 vs 12.1), far more than the ~5-7 us dispatches saved.
-    const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "norm,swiglu";
+    const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "";
     const char* no_norm = std::getenv("APR_VULKAN_NO_NORM_FUSION");
     const bool norm_off = no_norm && std::strcmp(no_norm, "1") == 0;
     auto fuse = [&](const char* what) {
@@ -204,6 +203,7 @@ void Session::create_pipelines() {
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
         ctx_.pipeline(mat_vec_variant(*t));
+        if (norm_counters_.address()) ctx_.pipeline(mat_vec_variant(*t) + "_ns");
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     for (const auto& [shader, buffer] : rounded_) {
@@ -212,6 +212,7 @@ void Session::create_pipelines() {
     }
     for (const auto& l : model_.layers()) {
         if (swiglu_fusable(l)) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu");
+        if (swiglu_fusable(l) && norm_counters_.address()) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu_ns");
         for (const DeviceTensor* t : {&l.wo, &l.down})
             if (norm_counters_.address() && int8_products(*t) && t->format->activation_rounding)
                 ctx_.pipeline(mat_vec_variant(*t) + "_norm");
@@ -306,9 +307,10 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             p.x_scales = copy->scales.address();
         }
         p.up = swiglu_up;
+        std::string shader = name;
         if (prepared && prepared->norm_slots) {  // never with swiglu_up: NORM_SLOTS is the `up` slot
             p.up = prepared->norm_slots;
-            p.flags |= kFlagNormScale;
+            shader += "_ns";
         }
         p.ne0 = static_cast<uint32_t>(w.ne0);
         p.n_tokens = 1;
@@ -335,7 +337,6 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             }
             if (ctx_.profiler().enabled()) label += (label.empty() ? "" : "+") + std::string(pr.role);
         }
-        std::string shader = name;
         if (then_norm) {  // norm_fusable: one product, int8, its own rounding format
             p.w[1] = norm_counters_.address();           // NR_COUNTERS
             p.w[2] = then_norm->address;                 // NR_WEIGHT
@@ -389,13 +390,14 @@ void Session::gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w,
     p.ne0 = static_cast<uint32_t>(w.gate.ne0);
     p.rows[0] = p.rows[1] = static_cast<uint32_t>(w.gate.ne1);
     p.n_tokens = 1;
+    std::string shader = mat_vec_variant(w.gate) + "_swiglu";
     if (prepared && prepared->norm_slots) {
         p.up = prepared->norm_slots;  // NORM_SLOTS
-        p.flags |= kFlagNormScale;
+        shader += "_ns";
     }
     const uint32_t groups = 2 * ceil_div(p.rows[0], kMatVecRows);
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-    dispatch(cmd, mat_vec_variant(w.gate) + "_swiglu", &p, sizeof p, gx, gy, 1, "ffn_gate+ffn_up+swiglu_round");
+    dispatch(cmd, shader, &p, sizeof p, gx, gy, 1, "ffn_gate+ffn_up+swiglu_round");
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,

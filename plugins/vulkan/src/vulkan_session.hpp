@@ -58,7 +58,7 @@ private:
     // ones with the same shader merged into one dispatch (mul_mat.comp's segments, three at most).
     // prepared: the rounded input a fused producer left (its format, that of every product
     // here), read instead of round_activation's; with norm_slots the products multiply their
-    // results by the RMSNorm scalar (mul_mat.comp's FLAG_NORM_SCALE).
+    // results by the RMSNorm scalar (mul_mat.comp's NORM_SCALE variants, suffix _ns).
     struct Int8Copy;
     void mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
                      VkDeviceAddress swiglu_up, int64_t rope_pos, const Prepared* prepared = nullptr,
@@ -125,7 +125,7 @@ private:
     Int8Copy swiglu_int8_;                       // gate_up_swiglu_rounded's output [n_ff]
     Buffer swiglu_rounded_, swiglu_counters_;
     // NORM_ROUND's output: x * norm weight rounded ([n_embd] f32 and int8 copy), its block
-    // counters, and FLAG_NORM_SCALE's slots (eps, sums of squares per 32 values).
+    // counters, and NORM_SCALE's slots (eps, sums of squares per 32 values).
     Int8Copy norm_int8_;
     Buffer norm_rounded_, norm_counters_, norm_slots_;
     struct Prepared {
