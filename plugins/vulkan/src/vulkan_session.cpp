@@ -115,6 +115,19 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     // APR_VULKAN_NO_NORM_FUSION=1 drops "norm" (for A/B measurements).
     // Measured before on the H200 (7B Q4_0 tg128), with the norm then done whole by the last
     // workgroup: all off 388 t/s, combine + swiglu 387, all three 334.
+    // Measured with the norm per quantization block (H200, 7B tg128, one run, interleaved, t/s):
+    // Q4_0 main 391.3 / 392.1, off 391.6 / 390.4, norm 368.0 / 371.8, norm + swiglu 362.7 / 365.4;
+    // Q4_K main 330.5 / 340.4, off 343.9 / 338.5, norm 329.8 / 340.9, norm + swiglu 320.3 / 312.8.
+    // The serialized profile (APR_VULKAN_PROFILE=1, Q4_0) even gains a little with norm, 2.687 ms
+    // of GPU time per step against 2.721 (attn_output+norm 12.2 us for 8.0 + 6.7, ffn_down+norm
+    // 16.0 for 12.2 + 6.7, q/k/v with the scalar 15.2 for 13.7): run back to back, the dispatch
+    // boundaries cost less than the profile's ~5 us each, while the last-arriver chain (fence,
+    // atomic, coherent reads of the block, rounding) is paid in full at every product's tail.
+    // So everything stays opt-in.
+    // Also tried: q/k/v and gate/up rounding x * weight themselves from the f32 residual row, a
+    // 32-value block in each invocation's registers (no producer work, no rms_norm dispatch at
+    // all): q/k/v 67 us and gate/up 112 us (for 13.7 and 19.7), 143 t/s against 399: every
+    // workgroup of 2 rows reads the whole f32 row and norm weight (32 KiB, 7x its weight bytes).
     // The other way to drop those dispatches, each product's workgroups building their rounded
     // input themselves (q/k/v and gate/up: the RMSNorm and its Q8 rounding from the f32 residual
     // row; ffn_down: the rounding of silu(gate) * up), was tried (commit 5f3e54c) and lost by far
