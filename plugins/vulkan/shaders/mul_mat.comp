@@ -57,32 +57,39 @@ layout(push_constant) uniform Params {
     uint rope_head_dim;  // and the head size; pairs (2i, 2i+1) of each head rotate (rope.comp's NORM)
 } pc;
 
+// NORM_SCALE variants: the input is rounding(x * norm weight) of a residual row x that a
+// NORM_ROUND dispatch prepared (never with FLAG_SWIGLU, so `up` carries its slots): the RMSNorm's
+// scalar 1 / sqrt(mean(x^2) + eps) is factored out of the rounding and multiplies the result
+// here, from the sums of squares per 32 values the producer left in the slots. Variants of
+// their own, so the products without it run exactly the code they ran before.
+#define NORM_SLOTS pc.up  // f32: [0] eps, [4 + i] the sum of x^2 over x[32i .. 32i+31]
+#define NORM_SLOT0 4u
+#ifdef NORM_SCALE
+#define NORM_SUMS 1u  // one more sum to reduce: the squares, sums[NSUMS]
+#else
+#define NORM_SUMS 0u
+#endif
+
 #if defined(SWIGLU_ROUND) || defined(NORM_ROUND)
 #include "half_float.glsl"
 #include "exact_division.glsl"
 #include "round_math.glsl"
-layout(buffer_reference, std430, buffer_reference_align = 4) buffer Counters { uint c[]; };
-// Other workgroups' results: read past any incoherent cache.
-layout(buffer_reference, std430, buffer_reference_align = 16) coherent readonly buffer CoherentVec4s { vec4 v[]; };
-shared bool last_s;
+#include "block_rounding.glsl"
 #endif
 
 #ifdef NORM_ROUND
-// One product into the residual stream (segment 0, n_tokens 1, ACCUMULATE), followed by the
-// next RMSNorm of the whole residual row and its rounding for the products that read it
-// (-DROUND_<FORMAT>, as rms_norm.comp's ROUND_ variants): the last workgroup to finish does
-// both. Its counter starts at 0 and is left at 0. The slots this dispatch has no other use for carry:
-#define NR_COUNTER pc.w1         // uint
+// One product into the residual stream (segment 0, n_tokens 1, ACCUMULATE) that prepares the
+// next RMSNorm's products (NORM_SCALE): the last workgroup to finish the rows of a
+// quantization block (-DROUND_<FORMAT>) writes the block's x * norm weight rounded and the sums
+// of x^2 per 32 values. The block counters start at 0 and are left at 0. The slots this
+// dispatch has no other use for carry:
+#define NR_COUNTERS pc.w1        // [rows / block] uint
 #define NR_WEIGHT pc.w2          // [rows] f32, the norm's weight
-#define NR_OUT pc.y1             // [rows] f32, the normalized row
-#define NR_ROUNDED pc.y2         // [rows] f32, it rounded
+#define NR_SLOTS pc.y1           // the consumers' NORM_SLOTS
+#define NR_ROUNDED pc.y2         // [rows] f32, x * weight rounded
 #define NR_QUANTS pc.rope_table  // [rows] int8, its quants
 #define NR_SCALES pc.bias        // [rows / block] f32, their block scales
-#define NR_EPS uintBitsToFloat(pc.rope_pos)
-#define NR_MAX_N 8192u
-#include "reduce.glsl"
-shared float nr_amax[NR_MAX_N / 4u];  // per group of 4
-shared vec2 nr_scales[NR_MAX_N / 4u / uint(ROUND_BLOCK_GROUPS)];  // per quantization block
+shared float nr_squares[WG];
 #endif
 
 #ifdef SWIGLU_ROUND
@@ -94,15 +101,13 @@ shared vec2 nr_scales[NR_MAX_N / 4u / uint(ROUND_BLOCK_GROUPS)];  // per quantiz
 #define SR_ROUNDED pc.y2         // [rows] f32, the rounded values
 #define SR_QUANTS pc.rope_table  // [rows] int8, their quants
 #define SR_SCALES pc.bias        // [rows / block] f32, their block scales
-#define SR_BLOCK (4u * uint(ROUND_BLOCK_GROUPS))  // values per quantization block
-shared float sr_amax[WG];
 #endif
 
 #ifdef USE_SUBGROUPS
 #extension GL_KHR_shader_subgroup_arithmetic : require
-shared float sums[NSUMS][WG];  // [sum][subgroup]
+shared float sums[NSUMS + NORM_SUMS][WG];  // [sum][subgroup]; sum NSUMS: NORM_SCALE's squares
 #else
-shared float sums[NSUMS][WG];  // [sum][invocation]
+shared float sums[NSUMS + NORM_SUMS][WG];  // [sum][invocation]
 #endif
 shared float results[NSUMS];
 
@@ -125,8 +130,13 @@ void main() {
     uint n_groups = pc.ne0 / 4u;
     uint x_stride = pc.ne0 / 4u;
 
-    float acc[NSUMS];
+    float acc[NSUMS + NORM_SUMS];
     for (uint k = 0u; k < NSUMS; ++k) acc[k] = 0.0;
+#ifdef NORM_SCALE
+    // The norm's sum of squares, read before the weights so its latency hides behind theirs.
+    acc[NSUMS] = 0.0;
+    for (uint s = tid; s < pc.ne0 / 32u; s += WG) acc[NSUMS] += Floats(NORM_SLOTS).f[NORM_SLOT0 + s];
+#endif
 
 #if defined(INT8_ACTIVATIONS) && defined(HAS_INT8_BLOCK32)
     // Whole 32-element blocks (the activation's Q8_0 blocks): eight packed int8 dot products per row.
@@ -229,26 +239,34 @@ void main() {
 #endif
 
 #ifdef USE_SUBGROUPS
-    for (uint k = 0u; k < NSUMS; ++k) {
+    for (uint k = 0u; k < NSUMS + NORM_SUMS; ++k) {
         float s = subgroupAdd(acc[k]);
         if (subgroupElect()) sums[k][gl_SubgroupID] = s;
     }
     barrier();
     uint n_parts = gl_NumSubgroups;
 #else
-    for (uint k = 0u; k < NSUMS; ++k) sums[k][tid] = acc[k];
+    for (uint k = 0u; k < NSUMS + NORM_SUMS; ++k) sums[k][tid] = acc[k];
     barrier();
     for (uint s = WG / 2u; s > 0u; s >>= 1) {
         if (tid < s)
-            for (uint k = 0u; k < NSUMS; ++k) sums[k][tid] += sums[k][tid + s];
+            for (uint k = 0u; k < NSUMS + NORM_SUMS; ++k) sums[k][tid] += sums[k][tid + s];
         barrier();
     }
     uint n_parts = 1u;
 #endif
 
+#ifdef NORM_SCALE
+    float squares = 0.0;  // the same order in every workgroup: the same bits
+    for (uint i = 0u; i < n_parts; ++i) squares += sums[NSUMS][i];
+    float norm_scale = inversesqrt(squares / float(pc.ne0) + Floats(NORM_SLOTS).f[0]);
+#endif
     for (uint k = tid; k < NSUMS; k += WG) {
         float v = 0.0;
         for (uint i = 0u; i < n_parts; ++i) v += sums[k][i];
+#ifdef NORM_SCALE
+        v *= norm_scale;
+#endif
         uint row = min(row0 + k / TILE_N, rows - 1u);
         if ((pc.flags & FLAG_BIAS) != 0u) v += Floats(pc.bias).f[row];
         results[k] = v;
@@ -272,72 +290,26 @@ void main() {
         Y.f[idx] = (pc.flags & FLAG_ACCUMULATE) != 0u ? Y.f[idx] + v : v;
     }
 #ifdef SWIGLU_ROUND
-    // Results out (to the device, past this workgroup's caches) before the block's count goes up.
-    memoryBarrierBuffer();
-    barrier();
-    uint blk = row0 / SR_BLOCK;
-    if (tid == 0u) last_s = atomicAdd(Counters(SR_COUNTERS).c[blk], 1u) == 2u * (SR_BLOCK / ROWS) - 1u;
-    barrier();
-    if (!last_s) return;  // uniform over the workgroup
-    memoryBarrierBuffer();
-    bool inside = tid < uint(ROUND_BLOCK_GROUPS);  // one group of 4 values each
-    uint i = blk * uint(ROUND_BLOCK_GROUPS) + tid;
-    vec4 g = inside ? CoherentVec4s(pc.y0).v[i] : vec4(0.0);
-    vec4 u = inside ? CoherentVec4s(pc.y1).v[i] : vec4(0.0);
-    vec4 x = g / (1.0 + exp(-g)) * u;  // swiglu.glsl's load_input
-    sr_amax[tid] = group_amax(x);
-    barrier();
-    for (uint s = WG / 2u; s > 0u; s >>= 1) {
-        if (tid < s) sr_amax[tid] = max(sr_amax[tid], sr_amax[tid + s]);
-        barrier();
-    }
-    vec2 scales = block_scales(sr_amax[0]);
-    if (inside) {
-        Vec4s(SR_ROUNDED).v[i] = round_scaled(x, scales);
-        WordsOut(SR_QUANTS).w[i] = round_quants(x, scales);
-        if (tid == 0u) {
-            Floats(SR_SCALES).f[blk] = scales.x;
-            Counters(SR_COUNTERS).c[blk] = 0u;  // for the next dispatch
-        }
-    }
+    // The block's gate and up rows come from 2 * BLOCK_VALUES / ROWS workgroups.
+    uint blk = row0 / BLOCK_VALUES;
+    if (!last_arrival(SR_COUNTERS, blk, 2u * (BLOCK_VALUES / ROWS))) return;  // uniform
+    uint i = blk * uint(ROUND_BLOCK_GROUPS) + min(tid, uint(ROUND_BLOCK_GROUPS) - 1u);
+    vec4 g = CoherentVec4s(pc.y0).v[i], u = CoherentVec4s(pc.y1).v[i];
+    round_block(g / (1.0 + exp(-g)) * u, blk, SR_ROUNDED, SR_QUANTS, SR_SCALES);  // swiglu.glsl's load_input
 #endif
 #ifdef NORM_ROUND
-    memoryBarrierBuffer();
+    uint blk = row0 / BLOCK_VALUES;
+    if (!last_arrival(NR_COUNTERS, blk, BLOCK_VALUES / ROWS)) return;  // uniform
+    uint i = blk * uint(ROUND_BLOCK_GROUPS) + min(tid, uint(ROUND_BLOCK_GROUPS) - 1u);
+    vec4 x = CoherentVec4s(y_at).v[i];
+    // Sums of squares per 32 values (8 groups of 4), added in a fixed order.
+    nr_squares[tid] = dot(x, x);
     barrier();
-    uint n_groups_all = (rows + ROWS - 1u) / ROWS;  // the host dispatches exactly these
-    if (tid == 0u) last_s = atomicAdd(Counters(NR_COUNTER).c[0], 1u) == n_groups_all - 1u;
-    barrier();
-    if (!last_s) return;  // uniform over the workgroup
-    memoryBarrierBuffer();
-    // rms_norm.comp's ROUND_ variant on the finished row (rows values, a multiple of 4).
-    CoherentVec4s X4 = CoherentVec4s(y_at);
-    Vec4s W4 = Vec4s(NR_WEIGHT), Y4 = Vec4s(NR_OUT), R4 = Vec4s(NR_ROUNDED);
-    uint n4 = rows / 4u;
-    float ss = 0.0;
-    for (uint g = tid; g < n4; g += WG) {
-        vec4 v = X4.v[g];
-        ss += dot(v, v);
+    if (tid < uint(ROUND_BLOCK_GROUPS) && tid % 8u == 0u) {
+        float ss = 0.0;
+        for (uint j = 0u; j < 8u; ++j) ss += nr_squares[tid + j];
+        Floats(NR_SLOTS).f[NORM_SLOT0 + i / 8u] = ss;
     }
-    float nscale = inversesqrt(wg_sum(ss) / float(rows) + NR_EPS);
-    for (uint g = tid; g < n4; g += WG) {
-        vec4 v = X4.v[g] * nscale * W4.v[g];
-        Y4.v[g] = v;
-        nr_amax[g] = group_amax(v);
-    }
-    barrier();
-    for (uint b = tid; b < n4 / uint(ROUND_BLOCK_GROUPS); b += WG) {
-        float mx = 0.0;
-        for (uint j = 0u; j < uint(ROUND_BLOCK_GROUPS); ++j) mx = max(mx, nr_amax[b * uint(ROUND_BLOCK_GROUPS) + j]);
-        nr_scales[b] = block_scales(mx);
-    }
-    barrier();
-    for (uint g = tid; g < n4; g += WG) {
-        vec4 v = X4.v[g] * nscale * W4.v[g];
-        vec2 sc = nr_scales[g / uint(ROUND_BLOCK_GROUPS)];
-        R4.v[g] = round_scaled(v, sc);
-        WordsOut(NR_QUANTS).w[g] = round_quants(v, sc);
-        if (g % uint(ROUND_BLOCK_GROUPS) == 0u) Floats(NR_SCALES).f[g / uint(ROUND_BLOCK_GROUPS)] = sc.x;
-    }
-    if (tid == 0u) Counters(NR_COUNTER).c[0] = 0u;  // for the next dispatch
+    round_block(x * Vec4s(NR_WEIGHT).v[i], blk, NR_ROUNDED, NR_QUANTS, NR_SCALES);
 #endif
 }

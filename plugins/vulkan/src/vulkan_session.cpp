@@ -28,7 +28,6 @@ constexpr uint32_t kMatVecRows = 2;
 constexpr uint32_t kMaxGroups = 65535;
 constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
 constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
-constexpr uint32_t kFusedNormMaxRowInProduct = 8192;  // NR_MAX_N of mul_mat.comp's NORM_ROUND variants
 
 // Push-constant blocks, laid out exactly as the shaders' `Params` (addresses first: 8-byte aligned).
 struct MulMatVecParams {  // mul_mat.comp: up to three products (segments) of one input
@@ -41,6 +40,7 @@ struct MulMatParams {  // mul_mm.comp
     uint32_t ne0, rows, n_tokens, flags;
 };
 constexpr uint32_t kFlagAccumulate = 1, kFlagBias = 2, kFlagSwiglu = 4, kFlagRope = 8;  // kFlagRope << segment
+constexpr uint32_t kNormSlot0 = 4;       // NORM_SLOT0: floats before the sums of squares
 struct GetRowsParams {
     uint64_t w, ids, y;
     uint32_t ne0, n_tokens;
@@ -109,12 +109,25 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         v_cache_.push_back(dev(uint64_t(n_ctx) * KV));
     }
     // Decode dispatches whose last workgroups may do the next small step: the attention merge
-    // (attention_split.comp COMBINE), the SwiGLU rounding (gate_up_swiglu_rounded) and the RMSNorm
-    // (mul_mat.comp NORM_ROUND). Opt-in with APR_VULKAN_TAIL_FUSION: "1" all, or a list of
-    // "combine", "swiglu", "norm". Off by default: measured on the H200 (7B Q4_0 tg128) none of
-    // them pays: all off 388 t/s, combine + swiglu 387, all three 334 (each workgroup's
-    // memoryBarrierBuffer before its count goes up, and the norm done by one workgroup of 128
-    // invocations, cost more than the dispatches and barriers they save).
+    // (attention_split.comp COMBINE), the SwiGLU rounding (gate_up_swiglu_rounded) and the
+    // RMSNorm's preparation (mul_mat.comp NORM_ROUND, per quantization block). APR_VULKAN_TAIL_FUSION
+    // picks them: "1" all, "0" none, or a list of "combine", "swiglu", "norm"; unset: none.
+    // APR_VULKAN_NO_NORM_FUSION=1 drops "norm" (for A/B measurements).
+    // Measured before on the H200 (7B Q4_0 tg128), with the norm then done whole by the last
+    // workgroup: all off 388 t/s, combine + swiglu 387, all three 334.
+    // Measured with the norm per quantization block (H200, 7B tg128, one run, interleaved, t/s):
+    // Q4_0 main 391.3 / 392.1, off 391.6 / 390.4, norm 368.0 / 371.8, norm + swiglu 362.7 / 365.4;
+    // Q4_K main 330.5 / 340.4, off 343.9 / 338.5, norm 329.8 / 340.9, norm + swiglu 320.3 / 312.8.
+    // The serialized profile (APR_VULKAN_PROFILE=1, Q4_0) even gains a little with norm, 2.687 ms
+    // of GPU time per step against 2.721 (attn_output+norm 12.2 us for 8.0 + 6.7, ffn_down+norm
+    // 16.0 for 12.2 + 6.7, q/k/v with the scalar 15.2 for 13.7): run back to back, the dispatch
+    // boundaries cost less than the profile's ~5 us each, while the last-arriver chain (fence,
+    // atomic, coherent reads of the block, rounding) is paid in full at every product's tail.
+    // So everything stays opt-in.
+    // Also tried: q/k/v and gate/up rounding x * weight themselves from the f32 residual row, a
+    // 32-value block in each invocation's registers (no producer work, no rms_norm dispatch at
+    // all): q/k/v 67 us and gate/up 112 us (for 13.7 and 19.7), 143 t/s against 399: every
+    // workgroup of 2 rows reads the whole f32 row and norm weight (32 KiB, 7x its weight bytes).
     // The other way to drop those dispatches, each product's workgroups building their rounded
     // input themselves (q/k/v and gate/up: the RMSNorm and its Q8 rounding from the f32 residual
     // row; ffn_down: the rounding of silu(gate) * up), was tried (commit 5f3e54c) and lost by far
@@ -124,7 +137,12 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
     // every workgroup, and made the products 12-70 us slower each (8 rows: q/k/v 25.9 us vs
     // 13.7, gate/up 41.2 vs 19.6, down 31.7 vs 12.1), far more than the ~5-7 us dispatches saved.
     const std::string tail = std::getenv("APR_VULKAN_TAIL_FUSION") ? std::getenv("APR_VULKAN_TAIL_FUSION") : "";
-    auto fuse = [&](const char* what) { return tail == "1" || tail.find(what) != std::string::npos; };
+    const char* no_norm = std::getenv("APR_VULKAN_NO_NORM_FUSION");
+    const bool norm_off = no_norm && std::strcmp(no_norm, "1") == 0;
+    auto fuse = [&](const char* what) {
+        if (norm_off && std::strcmp(what, "norm") == 0) return false;
+        return tail == "1" || tail.find(what) != std::string::npos;
+    };
     const uint64_t widest = std::max({E, Q, F});
     auto needs_rounding = [&](const DeviceTensor& t) {
         if (t.format->activation_rounding && !rounded_.count(t.format->activation_rounding))
@@ -152,8 +170,17 @@ Session::Session(const apr_model_view& view, uint32_t n_ctx)
         ctx_.upload(swiglu_counters_, 0, zeros.data(), zeros.size() * 4);
     }
     if (ctx_.int8_dot() && fuse("norm")) {
-        norm_counter_ = ctx_.create_buffer(4, MemoryKind::device_local);
-        ctx_.upload(norm_counter_, 0, zeros.data(), 4);
+        // Its own rounded copies (the producer's input, in the same format, is still being read
+        // while they are written), block counters, and the slots: eps, then the sums of squares.
+        norm_int8_ = {ctx_.create_buffer(E, MemoryKind::device_local), dev(E / 32 + 1)};
+        norm_rounded_ = dev(E);
+        const std::vector<uint32_t> counters(E / 32 + 1, 0);
+        norm_counters_ = ctx_.create_buffer(counters.size() * 4, MemoryKind::device_local);
+        ctx_.upload(norm_counters_, 0, counters.data(), counters.size() * 4);
+        std::vector<float> slots(kNormSlot0 + E / 32, 0.0f);
+        slots[0] = view.rms_norm_eps;
+        norm_slots_ = dev(slots.size());
+        ctx_.upload(norm_slots_, 0, slots.data(), slots.size() * 4);
     }
     ids_ = ctx_.create_buffer(chunk_ * 4, MemoryKind::host_visible);
     logits_ = ctx_.create_buffer(chunk_ * V * 4, MemoryKind::host_visible);
@@ -189,6 +216,7 @@ void Session::create_pipelines() {
         for (const DeviceTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(t);
     for (const DeviceTensor* t : matrices) {
         ctx_.pipeline(mat_vec_variant(*t));
+        if (norm_counters_.address()) ctx_.pipeline(mat_vec_variant(*t) + "_ns");
         ctx_.pipeline(std::string("mul_mm_") + t->format->shader);
     }
     for (const auto& [shader, buffer] : rounded_) {
@@ -197,8 +225,9 @@ void Session::create_pipelines() {
     }
     for (const auto& l : model_.layers()) {
         if (swiglu_fusable(l)) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu");
+        if (swiglu_fusable(l) && norm_counters_.address()) ctx_.pipeline(mat_vec_variant(l.gate) + "_swiglu_ns");
         for (const DeviceTensor* t : {&l.wo, &l.down})
-            if (norm_counter_.address() && int8_products(*t) && t->format->activation_rounding)
+            if (norm_counters_.address() && int8_products(*t) && t->format->activation_rounding)
                 ctx_.pipeline(mat_vec_variant(*t) + "_norm");
     }
     ctx_.pipeline(std::string("get_rows_") + model_.token_embd().format->shader);
@@ -246,9 +275,10 @@ void Session::get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddre
 }
 
 void Session::mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up) {
+                      uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up,
+                      const Prepared* prepared) {
     if (n_tokens == 1) {
-        mul_mat_vec(cmd, x, {{role, &w, y, bias, false}}, accumulate, swiglu_up, -1);
+        mul_mat_vec(cmd, x, {{role, &w, y, bias, false}}, accumulate, swiglu_up, -1, prepared);
         return;
     }
     MulMatParams p{w.address, input_for(w, x), y, 0, swiglu_up, 0, 0, static_cast<uint32_t>(w.ne0),
@@ -270,7 +300,7 @@ std::string Session::mat_vec_variant(const DeviceTensor& w) const {
 }
 
 void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
-                          VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input,
+                          VkDeviceAddress swiglu_up, int64_t rope_pos, const Prepared* prepared,
                           const DeviceTensor* then_norm) {
     for (size_t first = 0; first < products.size();) {
         // A segment joins the dispatch while it has the same shader (weight type, int8 or not) and
@@ -283,13 +313,18 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
                products[end].w->ne0 == w.ne0 && mat_vec_variant(*products[end].w) == name)
             ++end;
         MulMatVecParams p{};
-        p.x = input_for(w, x);
+        p.x = prepared && w.format->activation_rounding ? prepared->rounded : input_for(w, x);
         if (int8_products(w)) {  // the same rounded activation, as the int8 copy its rounding wrote beside it
-            const Int8Copy* copy = int8_input ? int8_input : int8_copy(w.format->activation_rounding);
+            const Int8Copy* copy = prepared ? prepared->int8 : int8_copy(w.format->activation_rounding);
             p.x = copy->quants.address();
             p.x_scales = copy->scales.address();
         }
         p.up = swiglu_up;
+        std::string shader = name;
+        if (prepared && prepared->norm_slots) {  // never with swiglu_up: NORM_SLOTS is the `up` slot
+            p.up = prepared->norm_slots;
+            shader += "_ns";
+        }
         p.ne0 = static_cast<uint32_t>(w.ne0);
         p.n_tokens = 1;
         if (accumulate) p.flags |= kFlagAccumulate;
@@ -315,17 +350,13 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
             }
             if (ctx_.profiler().enabled()) label += (label.empty() ? "" : "+") + std::string(pr.role);
         }
-        std::string shader = name;
         if (then_norm) {  // norm_fusable: one product, int8, its own rounding format
-            const char* r = w.format->activation_rounding;
-            const Int8Copy* out = int8_copy(r);
-            p.w[1] = norm_counter_.address();                  // NR_COUNTER
-            p.w[2] = then_norm->address;                       // NR_WEIGHT
-            p.y[1] = h_.address();                             // NR_OUT
-            p.y[2] = rounded_.at(r).address();                 // NR_ROUNDED
-            p.rope_table = out->quants.address();              // NR_QUANTS
-            p.bias = out->scales.address();                    // NR_SCALES
-            std::memcpy(&p.rope_pos, &view_.rms_norm_eps, 4);  // NR_EPS
+            p.w[1] = norm_counters_.address();           // NR_COUNTERS
+            p.w[2] = then_norm->address;                 // NR_WEIGHT
+            p.y[1] = norm_slots_.address();              // NR_SLOTS
+            p.y[2] = norm_rounded_.address();            // NR_ROUNDED
+            p.rope_table = norm_int8_.quants.address();  // NR_QUANTS
+            p.bias = norm_int8_.scales.address();        // NR_SCALES
             shader += "_norm";
             if (!label.empty()) label += "+norm";
         }
@@ -337,10 +368,10 @@ void Session::mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vec
 
 bool Session::norm_fusable(const DeviceTensor& producer, std::initializer_list<const DeviceTensor*> consumers) const {
     const char* r = producer.format->activation_rounding;
-    if (!norm_counter_.address() || !r || !int8_products(producer) || producer.ne1 != view_.n_embd ||
-        view_.n_embd % 4 != 0 || view_.n_embd > kFusedNormMaxRowInProduct ||
-        ceil_div(producer.ne1, kMatVecRows) > kMaxGroups)
+    if (!norm_counters_.address() || !r || !int8_products(producer) || producer.ne1 != view_.n_embd)
         return false;
+    const uint64_t block = std::strcmp(r, "round_q8_k") == 0 ? 256 : 32;  // the _norm variants' formats
+    if (view_.n_embd % block != 0 || block % kMatVecRows != 0) return false;
     for (const DeviceTensor* c : consumers)  // the _norm variants round to the producer's format
         if (!c->format->activation_rounding || std::strcmp(c->format->activation_rounding, r) != 0) return false;
     return true;
@@ -356,8 +387,8 @@ bool Session::swiglu_fusable(const LayerWeights& w) const {
     return w.gate.ne1 % block == 0 && block % kMatVecRows == 0;
 }
 
-void Session::gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w) {
-    const Int8Copy* in = int8_copy(w.gate.format->activation_rounding);
+void Session::gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w, const Prepared* prepared) {
+    const Int8Copy* in = prepared ? prepared->int8 : int8_copy(w.gate.format->activation_rounding);
     MulMatVecParams p{};
     p.w[0] = w.gate.address;
     p.w[1] = w.up.address;
@@ -372,9 +403,14 @@ void Session::gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w)
     p.ne0 = static_cast<uint32_t>(w.gate.ne0);
     p.rows[0] = p.rows[1] = static_cast<uint32_t>(w.gate.ne1);
     p.n_tokens = 1;
+    std::string shader = mat_vec_variant(w.gate) + "_swiglu";
+    if (prepared && prepared->norm_slots) {
+        p.up = prepared->norm_slots;  // NORM_SLOTS
+        shader += "_ns";
+    }
     const uint32_t groups = 2 * ceil_div(p.rows[0], kMatVecRows);
     uint32_t gx = std::min<uint32_t>(groups, kMaxGroups), gy = ceil_div(groups, gx);
-    dispatch(cmd, mat_vec_variant(w.gate) + "_swiglu", &p, sizeof p, gx, gy, 1, "ffn_gate+ffn_up+swiglu_round");
+    dispatch(cmd, shader, &p, sizeof p, gx, gy, 1, "ffn_gate+ffn_up+swiglu_round");
 }
 
 void Session::round_activation(VkCommandBuffer cmd, VkDeviceAddress x, VkDeviceAddress swiglu_up, uint32_t n,
@@ -518,6 +554,9 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
     // Decode: the products into the residual stream (attn_output, ffn_down) may do the RMSNorm
     // that follows them (norm_fusable); `normed` says the previous one did.
     bool normed = false;
+    // What a fused norm leaves for its products: x * weight rounded, and the scalar's parts.
+    const Prepared norm_prepared{norm_rounded_.address(), &norm_int8_, norm_slots_.address()};
+    const Prepared swiglu_prepared{swiglu_rounded_.address(), &swiglu_int8_, 0};
     for (uint32_t l = 0; l < view_.n_layer; ++l) {
         const LayerWeights& w = model_.layers()[l];
         const VkDeviceAddress k_at = k_cache_[l].address() + uint64_t(pos) * KV * 4;
@@ -530,7 +569,7 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
             mul_mat_vec(cmd, h_.address(),
                         {{"attn_q", &w.wq, q_.address(), &w.bq, true}, {"attn_k", &w.wk, k_at, &w.bk, true},
                          {"attn_v", &w.wv, v_at, &w.bv, false}},
-                        false, 0, rope_at);
+                        false, 0, rope_at, normed ? &norm_prepared : nullptr);
         } else {
             mul_mat(cmd, "attn_q", w.wq, h_.address(), q_.address(), T, &w.bq, false);
             mul_mat(cmd, "attn_k", w.wk, h_.address(), k_at, T, &w.bk, false);
@@ -568,17 +607,17 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
         normed = next_norm != nullptr;
         if (T == 1 && swiglu_fusable(w)) {
             // gate and up, and the down projection's input rounded by their last workgroups
-            gate_up_swiglu_rounded(cmd, w);
+            gate_up_swiglu_rounded(cmd, w, normed ? &norm_prepared : nullptr);
             barrier(cmd);
             mul_mat_vec(cmd, g_.address(), {{"ffn_down", &w.down, x_.address(), nullptr, false}}, true, 0, -1,
-                        &swiglu_int8_, next_norm);
+                        &swiglu_prepared, next_norm);
             barrier(cmd);
             continue;
         }
         if (T == 1) {
             mul_mat_vec(cmd, h_.address(),
                         {{"ffn_gate", &w.gate, g_.address(), nullptr, false}, {"ffn_up", &w.up, u_.address(), nullptr, false}},
-                        false, 0, -1);
+                        false, 0, -1, normed ? &norm_prepared : nullptr);
         } else {
             mul_mat(cmd, "ffn_gate", w.gate, h_.address(), g_.address(), T, nullptr, false);
             mul_mat(cmd, "ffn_up", w.up, h_.address(), u_.address(), T, nullptr, false);
@@ -599,7 +638,8 @@ void Session::record(VkCommandBuffer cmd, uint32_t T, uint32_t pos, bool logits_
         const uint32_t rows = logits_all ? T : 1;
         const VkDeviceAddress last = x_.address() + (logits_all ? 0 : uint64_t(T - 1) * E * 4);
         if (!normed) norm_and_round(cmd, last, h_.address(), model_.output_norm(), E, rows, {&model_.output()});
-        mul_mat(cmd, "output", model_.output(), h_.address(), logits_.address(), rows, nullptr, false);
+        mul_mat(cmd, "output", model_.output(), h_.address(), logits_.address(), rows, nullptr, false, 0,
+                normed ? &norm_prepared : nullptr);
     }
 }
 

@@ -41,8 +41,11 @@ private:
     void get_rows(VkCommandBuffer cmd, const DeviceTensor& w, VkDeviceAddress y, uint32_t n_tokens);
     // y = w x (+ bias) for n_tokens tokens, added to y when `accumulate`; x is the unrounded
     // activation (the product reads input_for(w, x)). `role` ("attn_q") labels it in the profile.
+    struct Prepared;
+    // prepared: decode only (n_tokens 1), as mul_mat_vec's.
     void mul_mat(VkCommandBuffer cmd, const char* role, const DeviceTensor& w, VkDeviceAddress x, VkDeviceAddress y,
-                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0);
+                 uint32_t n_tokens, const DeviceTensor* bias, bool accumulate, VkDeviceAddress swiglu_up = 0,
+                 const Prepared* prepared = nullptr);
     // One output of decode products that share their input.
     struct Product {
         const char* role;
@@ -53,20 +56,23 @@ private:
     };
     // Decode (one token) products of the same input x (unrounded, as mul_mat's), consecutive
     // ones with the same shader merged into one dispatch (mul_mat.comp's segments, three at most).
-    // int8_input: the int8 copy the products read instead of their rounding's own.
+    // prepared: the rounded input a fused producer left (its format, that of every product
+    // here), read instead of round_activation's; with norm_slots the products multiply their
+    // results by the RMSNorm scalar (mul_mat.comp's NORM_SCALE variants, suffix _ns).
     struct Int8Copy;
     void mul_mat_vec(VkCommandBuffer cmd, VkDeviceAddress x, const std::vector<Product>& products, bool accumulate,
-                     VkDeviceAddress swiglu_up, int64_t rope_pos, const Int8Copy* int8_input = nullptr,
+                     VkDeviceAddress swiglu_up, int64_t rope_pos, const Prepared* prepared = nullptr,
                      const DeviceTensor* then_norm = nullptr);
-    // then_norm (the norm's weight): the one product, into the residual x_, is followed by the
-    // RMSNorm of x_ into h_ and its rounding (mul_mat.comp's NORM_ROUND), as norm_and_round
-    // would do for consumers; only where norm_fusable(product, consumers).
+    // then_norm (the norm's weight): the one product, into the residual x_, also prepares the
+    // RMSNorm's products (mul_mat.comp's NORM_ROUND, per quantization block): x_ * weight
+    // rounded into norm_rounded_ / norm_int8_ and the sums of squares into norm_slots_, read
+    // through norm_prepared; only where norm_fusable(product, consumers). h_ is not written.
     bool norm_fusable(const DeviceTensor& producer, std::initializer_list<const DeviceTensor*> consumers) const;
     // Decode: whether a layer's gate/up can round silu(gate) * up for the down projection
     // themselves (mul_mat.comp's SWIGLU_ROUND: int8 products throughout, one rounding format),
     // and that dispatch (into swiglu_int8_ / swiglu_rounded_).
     bool swiglu_fusable(const LayerWeights& w) const;
-    void gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w);
+    void gate_up_swiglu_rounded(VkCommandBuffer cmd, const LayerWeights& w, const Prepared* prepared);
     std::string mat_vec_variant(const DeviceTensor& w) const;
     // Rounds activation x ([n_tokens][n] f32; silu(x) * up elementwise when swiglu_up != 0) once
     // for each distinct dot-product format among `consumers` (the matrices about to multiply it)
@@ -118,7 +124,15 @@ private:
     std::map<std::string, Int8Copy> int8_;
     Int8Copy swiglu_int8_;                       // gate_up_swiglu_rounded's output [n_ff]
     Buffer swiglu_rounded_, swiglu_counters_;
-    Buffer norm_counter_;  // NORM_ROUND's count of finished workgroups
+    // NORM_ROUND's output: x * norm weight rounded ([n_embd] f32 and int8 copy), its block
+    // counters, and NORM_SCALE's slots (eps, sums of squares per 32 values).
+    Int8Copy norm_int8_;
+    Buffer norm_rounded_, norm_counters_, norm_slots_;
+    struct Prepared {
+        VkDeviceAddress rounded;  // f32 rounded values
+        const Int8Copy* int8;     // their int8 copy
+        VkDeviceAddress norm_slots;  // 0, or the RMSNorm scalar's slots
+    };
     Buffer attention_counters_;  // attention_split.comp COMBINE's finished splits per head
     // The int8 copy a rounding shader writes, or null.
     const Int8Copy* int8_copy(const char* rounding_shader) const;
