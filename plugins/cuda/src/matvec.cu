@@ -559,7 +559,7 @@ bool takes_deferred_norm(uint32_t weight_type) { return is_segmented_type(weight
 bool matmul_residual_norm(const DeviceMatrix& W, const ActInput& in, float* x, const float* norm_weight, float eps,
                           uint32_t next_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
                           cudaStream_t stream) {
-    if (!epilogue_fits(W, in, next_type, W.rows, out, e)) return false;
+    if (!epilogue_fits(W, in, next_type, W.rows, out, e) || W.rows / 256 > kMaxNormSlots) return false;
     const MatmulOut o{&W, x, W.rows, nullptr, x, W.rows};
     SegPrep prep{};
     prep.mode = SegPrepMode::ResidualNorm;

@@ -62,6 +62,7 @@ struct SegRope {
 
 // The input's deferred RMSNorm (ActInput::norm_sumsq): every sum is multiplied by
 // rs = 1 / sqrt(sum of sumsq[0 .. slots) / n + eps), the slots added in a fixed order.
+constexpr int kMaxNormSlots = 64;  // at most n_embd = 16384
 struct SegNorm {
     const float* sumsq;  // null: no deferred norm
     int slots, n;

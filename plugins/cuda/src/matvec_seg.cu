@@ -24,6 +24,15 @@
 // counter) doing the next RMSNorm and quantization, which saved 64 launches per token:
 // H200 7B tg128 Q4_0 396 against 400 tokens/s, Q4_K 352 against 361.)
 //
+// Fused preparation of the next input (one token, SegEpilogue): what those attempts lacked is
+// parallelism. RMSNorm needs the whole row's sum of squares before anything can be scaled, but
+// rms_norm(x) * w quantized is rs * quantize(x * w) up to rounding, with rs one scalar. So wo and
+// down quantize x * w per group of 256 outputs as soon as the group is complete (the last of its
+// blocks to arrive on a counter does it, as attention.cu's combine), store the group's sum of
+// squares, and the consumer sums those few slots and scales its sums by rs (SegNorm). gate/up
+// take gate row i and up row i in one warp (interleaved jobs) and quantize silu(g) * u for down
+// the same way. A decode layer is then 5 launches instead of 8.
+//
 // Numerics are those of matvec.cu's chunk_dot: per chunk an exact integer dot product (for
 // Q4_K the two halves held by neighbouring lanes are added as integers after one shuffle),
 // scaled in f32 exactly as there.
@@ -176,11 +185,23 @@ __device__ __forceinline__ void rope_epilogue(const Q8Jobs& jobs, const SegRope&
     }
 }
 
-// rs of the deferred RMSNorm (SegNorm), the same in every lane and warp: slots summed lane-wise,
-// then by a fixed shuffle tree.
-__device__ __forceinline__ float norm_scale(const SegNorm& norm, int lane) {
+// The deferred RMSNorm's slots (SegNorm) are copied into the warp's shared memory with cp.async
+// before the main loop and summed after it, so that their latency hides behind the weight
+// stream (loading them before the loop delayed its start; a register holding them across it
+// would cost the loop one).
+__device__ __forceinline__ void norm_slots_fetch(const SegNorm& norm, float* slots_s, int lane) {
+    for (int i = lane; i < norm.slots; i += 32) {
+        const unsigned d = unsigned(__cvta_generic_to_shared(slots_s + i));
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d), "l"(norm.sumsq + i) : "memory");
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// rs, the same in every lane and warp: slots summed lane-wise, then by a fixed shuffle tree.
+__device__ __forceinline__ float norm_scale(const SegNorm& norm, const float* slots_s, int lane) {
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    __syncwarp();
     float s = 0.0f;
-    for (int i = lane; i < norm.slots; i += 32) s += norm.sumsq[i];
+    for (int i = lane; i < norm.slots; i += 32) s += slots_s[i];
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
     return rsqrtf(s / float(norm.n) + norm.eps);
@@ -211,25 +232,34 @@ __device__ __forceinline__ void prepare_group(const SegPrep& p, int grp, int lan
     quantize_warp_256<A>(v, lane, p.q + size_t(grp) * 256, p.ds + size_t(grp) * 8, true);
 }
 
+// counter += v with acquire-release semantics at GPU scope: one thread's arrival releases what
+// its block stored before a __syncthreads (release is cumulative), and the last arriver's
+// acquire, passed on by a __syncthreads, lets its block read what every other block stored.
+// Cheaper at a kernel's end than a __threadfence in every thread, which each waits for its own
+// stores to be acknowledged.
+__device__ __forceinline__ int atomic_add_acq_rel(int* counter, int v) {
+    int old;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;\n" : "=r"(old) : "l"(counter), "r"(v) : "memory");
+    return old;
+}
+
 // The block's arrival on its group's counter (all its threads, after their stores); the last
 // block to arrive prepares the group with its first warp. A block's rows (kWarps * R, half as
 // many values for SwiGLU) lie inside one group: 256 is a multiple of them.
 template <int R>
 __device__ __forceinline__ void arrive_and_prepare(const SegPrep& p) {
     __shared__ int last_group;
-    __threadfence();  // this thread's stores before the block's arrival
-    __syncthreads();
+    __syncthreads();  // the block's stores, before thread 0 releases them
     if (threadIdx.x == 0) {
         const int per_block = p.mode == SegPrepMode::Swiglu ? kWarps * R / 2 : kWarps * R;
         const int grp = blockIdx.x * per_block / 256;
-        const bool last = atomicAdd(p.counters + grp, per_block) + per_block == 256;
+        const bool last = atomic_add_acq_rel(p.counters + grp, per_block) + per_block == 256;
         if (last) p.counters[grp] = 0;  // for the next launch
         last_group = last ? grp : -1;
     }
     __syncthreads();
     const int grp = last_group;
     if (grp < 0 || threadIdx.x >= 32) return;
-    __threadfence();
     if (p.format == ActFormat::Q8_0)
         prepare_group<ActFormat::Q8_0>(p, grp, threadIdx.x);
     else
@@ -300,14 +330,10 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     };
     fetch(0, q, hd);
     wait_for_inputs();  // the activations are the previous kernel's output
-    // The deferred norm's slots are read while the first weights are on their way; rs waits in
-    // shared memory (a register held across the loop would cost the loop one).
-    __shared__ float warp_rs[kWarps];
+    // The deferred norm's slots travel to shared memory during the loop (norm_slots_fetch).
+    __shared__ float norm_slots_s[E != SegEpilogue::Plain ? kWarps : 1][kMaxNormSlots];
     if constexpr (E != SegEpilogue::Plain) {
-        if (norm.sumsq) {
-            const float rs = norm_scale(norm, lane);
-            if (lane == 0) warp_rs[threadIdx.x >> 5] = rs;
-        }
+        if (norm.sumsq) norm_slots_fetch(norm, norm_slots_s[threadIdx.x >> 5], lane);
     }
 
     float acc[R][B];
@@ -352,8 +378,7 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
             for (int off = 16; off > 0; off >>= 1) acc[r][b] += __shfl_xor_sync(0xffffffffu, acc[r][b], off);
     if constexpr (E != SegEpilogue::Plain) {
         if (norm.sumsq) {
-            __syncwarp();
-            const float rs = warp_rs[threadIdx.x >> 5];
+            const float rs = norm_scale(norm, norm_slots_s[threadIdx.x >> 5], lane);
 #pragma unroll
             for (int r = 0; r < R; ++r)
 #pragma unroll
@@ -475,6 +500,10 @@ void launch_matvec_segmented(uint32_t type, const Q8Jobs& jobs, size_t row_bytes
     if (rope && (b != 1 || jobs.n != 3 || rope->head_dim % 2 != 0 || jobs.job[1].first_row % 2 != 0 ||
                  jobs.job[2].first_row % 2 != 0))
         throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused RoPE asked for where it does not apply");
+    if (norm && (norm->slots < 1 || norm->slots > kMaxNormSlots))
+        throw BackendError(APR_ERR_INTERNAL, "segmented matvec: a deferred RMSNorm over too many slots");
+    if (prep && norm && prep->sumsq == norm->sumsq && prep->mode == SegPrepMode::ResidualNorm)
+        throw BackendError(APR_ERR_INTERNAL, "segmented matvec: a launch would read and write the same norm slots");
     if (prep) {
         bool fits = b == 1 && !rope && (prep->format == ActFormat::Q8_0 || prep->format == ActFormat::Q8_K);
         if (prep->mode == SegPrepMode::Swiglu)
