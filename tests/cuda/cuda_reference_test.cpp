@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
+#include <utility>
 #include <vector>
 
 #include "cuda/cuda_plugin.hpp"
@@ -238,6 +239,48 @@ TEST_CASE("cuda: decode graph replays match plain launches and an f16 KV cache s
     // Q8_K roundings of the matrix-product inputs, which the 2-layer model then amplifies.
     compare(f16, graph, V, 0.999, worst, "f16 KV cache vs f32");
     std::cout << "[cuda] f16 KV cache vs f32: worst cosine " << std::setprecision(8) << worst.cosine << std::endl;
+}
+
+// The decode epilogues that prepare the next product's input (RMSNorm deferred to the consumer,
+// SwiGLU fused into gate/up; segmented types only) against the separate preparation kernels
+// (APR_CUDA_NO_NORM_FUSION=1): the same math up to the rounding of the Q8 scales, so close but
+// not bit-identical; and the fused path deterministic (graph replays = plain launches).
+TEST_CASE("cuda: fused decode epilogues match the separate preparation kernels", "[cuda]") {
+    CudaPlugin plugin;
+    std::string why;
+    APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
+    for (const auto& [type, name] : {std::pair{APR_TYPE_Q4_0, "Q4_0"}, std::pair{APR_TYPE_Q4_K, "Q4_K"}}) {
+        CAPTURE(name);
+        auto model = synthetic("llama", type, std::string("epilogues_") + name);
+        const apr_model_view& view = model->view();
+        const size_t V = view.n_vocab;
+        auto run = [&](std::vector<float>& out) {
+            CudaSession session(plugin, view, 128);
+            INFO(session.open_error());
+            REQUIRE(session.open_status() == APR_OK);
+            std::vector<int32_t> tokens = {1, 5, 9, 300, 42, 7, 8, 100, 3, 77};
+            out.assign(tokens.size() * V, 0.0f);
+            for (uint32_t p = 0; p < tokens.size(); ++p)
+                REQUIRE(plugin.step(session.get(), &tokens[p], 1, p, 0, &out[p * V]) == APR_OK);
+        };
+        std::vector<float> fused, fused_plain, separate;
+        run(fused);
+        {
+            ScopedEnv no_graph("APR_CUDA_GRAPH", "0");
+            run(fused_plain);
+        }
+        {
+            ScopedEnv no_fusion("APR_CUDA_NO_NORM_FUSION", "1");
+            run(separate);
+        }
+        CHECK(fused == fused_plain);  // fixed summation orders, no float atomics
+        CHECK(fused != separate);     // the fused path did run
+        Worst worst;
+        compare(fused, separate, V, 0.999, worst, "fused epilogues vs separate kernels");
+        std::cout << "[cuda] " << name << " fused decode epilogues vs separate kernels: worst cosine "
+                  << std::setprecision(8) << worst.cosine << ", max |diff| " << std::setprecision(3) << worst.max_abs
+                  << std::endl;
+    }
 }
 
 TEST_CASE("cuda: broken step calls fail with a status and a reason", "[cuda]") {

@@ -4,10 +4,8 @@
 //
 // Blocks of 512 threads, gridDim.y of them per row (enough that a decode step's single row is
 // spread over several SMs; each block of a normalised row computes the row's sum of squares
-// itself). Each warp takes 256 consecutive values at a time, 8 per lane: a Q8_0 block of 32 is then 4 neighbouring lanes and a Q8_K block of 256 the whole warp,
-// so the block maxima and the chunk sums are a few shuffles. The arithmetic follows the core's
-// reference (round_activation_for) operation for operation: IEEE divisions, rint (ties to
-// even), the Q8_0 scale rounded to f16 only where it is stored.
+// itself). Each warp takes 256 consecutive values at a time, 8 per lane, and quantizes them with
+// quantize_warp_256 (act_quant.cuh).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -16,6 +14,7 @@
 
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "act_quant.cuh"
 #include "launch.cuh"
 
 namespace apr_cuda {
@@ -79,8 +78,7 @@ __global__ void __launch_bounds__(kThreads) prepare_kernel(PrepareArgs a) {
                 } else if constexpr (S == Source::Norm) {
                     value = xr[e] * scale * a.aux[e];
                 } else {
-                    const float g = xr[e];
-                    value = g / (1.0f + expf(-g)) * a.aux[size_t(row) * n + e];
+                    value = swiglu_value(xr[e], a.aux[size_t(row) * n + e]);
                 }
                 if constexpr (S != Source::Plain) a.y[size_t(row) * n + e] = value;
             }
@@ -98,41 +96,8 @@ __global__ void __launch_bounds__(kThreads) prepare_kernel(PrepareArgs a) {
             }
         } else if constexpr (A == ActFormat::Q8_0 || A == ActFormat::Q8_K) {
             // n is a multiple of 32 (of 256 for Q8_K), so a block is all inside or all outside.
-            float amax = 0.0f;
-#pragma unroll
-            for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
-            constexpr int kLanesPerBlock = A == ActFormat::Q8_0 ? 4 : 32;
-#pragma unroll
-            for (int off = 1; off < kLanesPerBlock; off <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-            float mul, stored;  // q = rint(x * mul); the block's value is stored * q
-            if constexpr (A == ActFormat::Q8_0) {
-                const float d = amax / 127.0f;
-                mul = d != 0.0f ? 1.0f / d : 0.0f;
-                stored = __half2float(__float2half_rn(d));
-            } else {
-                mul = amax != 0.0f ? 127.0f / amax : 0.0f;
-                stored = amax != 0.0f ? 1.0f / mul : 0.0f;
-            }
-            int q[8];
-            int sum = 0;
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-                q[i] = int(rintf(v[i] * mul));
-                if constexpr (A == ActFormat::Q8_K) q[i] = min(q[i], 127);
-                sum += q[i];
-            }
-            // Sums over the chunk of 32 (4 lanes).
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-            if (e0 < n) {
-                uint2 packed;
-                packed.x = uint32_t(q[0] & 255) | uint32_t(q[1] & 255) << 8 | uint32_t(q[2] & 255) << 16 |
-                           uint32_t(q[3] & 255) << 24;
-                packed.y = uint32_t(q[4] & 255) | uint32_t(q[5] & 255) << 8 | uint32_t(q[6] & 255) << 16 |
-                           uint32_t(q[7] & 255) << 24;
-                *reinterpret_cast<uint2*>(a.q + size_t(row) * n + e0) = packed;
-                if ((lane & 3) == 0) a.ds[size_t(row) * (n / 32) + e0 / 32] = make_float2(stored, float(sum));
-            }
+            quantize_warp_256<A>(v, lane, a.q + size_t(row) * n + base, a.ds + size_t(row) * (n / 32) + base / 32,
+                                 e0 < n);
         }
     }
 }

@@ -15,6 +15,7 @@
 
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "act_quant.cuh"
 #include "launch.cuh"
 
 namespace apr_cuda {
@@ -111,32 +112,9 @@ __device__ __forceinline__ void combine_splits(const AttentionShape& s, int n_sp
 // activation preparation kernel does it (activations.cu): the same operations in the same order.
 __device__ __forceinline__ void quantize_q8k_256(const float* x, int8_t* q_row, float2* ds_row, int lane) {
     float v[8];
-    float amax = 0.0f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-        v[i] = x[8 * lane + i];
-        amax = fmaxf(amax, fabsf(v[i]));
-    }
-#pragma unroll
-    for (int off = 1; off < 32; off <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-    const float mul = amax != 0.0f ? 127.0f / amax : 0.0f;
-    const float stored = amax != 0.0f ? 1.0f / mul : 0.0f;
-    int qi[8];
-    int sum = 0;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-        qi[i] = min(int(rintf(v[i] * mul)), 127);
-        sum += qi[i];
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    uint2 packed;
-    packed.x = uint32_t(qi[0] & 255) | uint32_t(qi[1] & 255) << 8 | uint32_t(qi[2] & 255) << 16 |
-               uint32_t(qi[3] & 255) << 24;
-    packed.y = uint32_t(qi[4] & 255) | uint32_t(qi[5] & 255) << 8 | uint32_t(qi[6] & 255) << 16 |
-               uint32_t(qi[7] & 255) << 24;
-    *reinterpret_cast<uint2*>(q_row + 8 * lane) = packed;
-    if ((lane & 3) == 0) ds_row[lane / 4] = make_float2(stored, float(sum));
+    for (int i = 0; i < 8; ++i) v[i] = x[8 * lane + i];
+    quantize_warp_256<ActFormat::Q8_K>(v, lane, q_row, ds_row, true);
 }
 
 template <typename T>

@@ -50,6 +50,14 @@ struct ActInput {
     int ldx = 0;
     const int8_t* q = nullptr;   // Q8_0 / Q8_K: [n_tokens][cols] int8 (cols is a multiple of 32)
     const float2* ds = nullptr;  // Q8_0 / Q8_K: [n_tokens][cols/32] {scale, sum of the 32 q} per chunk
+    // A deferred RMSNorm (one token, from matmul_residual_norm): q / ds hold x * weight, not yet
+    // divided by x's RMS, and the product multiplies its sums by
+    // rs = 1 / sqrt(sum(norm_sumsq[0 .. norm_slots)) / cols + norm_eps). rms_norm(x) * weight
+    // quantized then differs from llama.cpp's only by rounding (the scale rs * f16(d) instead of
+    // f16(rs * d)). Only the segmented mat-vec (Q4_0x8, Q4_K) takes such an input; src is null.
+    const float* norm_sumsq = nullptr;
+    int norm_slots = 0;
+    float norm_eps = 0.0f;
 };
 
 // Device scratch that prepared inputs live in, for up to `capacity` values (tokens x cols).
@@ -60,6 +68,14 @@ struct ActScratch {
     int8_t* q = nullptr;
     float2* ds = nullptr;
     size_t capacity = 0;
+};
+
+// Device state of the decode epilogues below: per group of 256 outputs an arrival counter (zero
+// between launches: the last arriver resets it) and a sum of squares.
+struct EpilogueScratch {
+    int* counters = nullptr;
+    float* sumsq = nullptr;
+    size_t groups = 0;
 };
 
 // Prepares x [n_tokens][ldx] (cols values per row) for a product with `weight_type`.
@@ -106,6 +122,22 @@ struct KvLayer;
 struct AttentionShape;
 bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopeParams& p, const KvLayer& kv,
                      const AttentionShape& s, const int32_t* positions, cudaStream_t stream);
+// Decode-step fusions (one token) of a product with the preparation of the next product's input,
+// which saves the preparation kernel's launch: each enqueues nothing and returns false where it
+// does not apply (weights not of a segmented type (Q4_0x8, Q4_K), the next type's format not
+// Q8_0 / Q8_K, output rows not a multiple of 256). `out` receives the prepared input; it must
+// not be the scratch that `in` lies in.
+// x += W . in, and `next` = x * norm_weight prepared for next_type with the RMSNorm deferred
+// (ActInput::norm_sumsq) to the next product.
+bool matmul_residual_norm(const DeviceMatrix& W, const ActInput& in, float* x, const float* norm_weight, float eps,
+                          uint32_t next_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
+                          cudaStream_t stream);
+// Whether products with `weight_type` take an input with a deferred RMSNorm.
+bool takes_deferred_norm(uint32_t weight_type);
+// h = silu(gate . in) * (up . in), and `next` = h prepared for down_type.
+bool matmul_gate_up_swiglu(const DeviceMatrix& gate, const DeviceMatrix& up, const ActInput& in, float* h,
+                           uint32_t down_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
+                           cudaStream_t stream);
 // The two kernels behind matmul, for the tests that compare them.
 void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream);

@@ -213,14 +213,17 @@ Q8Jobs make_jobs(const MatmulOut* outs, int n, int token) {
 
 // One launch for the jobs in `outs` (all of W's type and width), B tokens from `xq`/`xds`.
 template <class F, int B>
-void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const float2* xds, cudaStream_t stream) {
+void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const float2* xds, const SegNorm* norm,
+               cudaStream_t stream) {
     const DeviceMatrix& W0 = *outs[0].W;
     const Q8Jobs jobs = make_jobs(outs, n, token);
     const int rows = jobs.total_rows;
     if constexpr (F::type == kTypeQ4_0x8 || F::type == APR_TYPE_Q4_K) {
         // Aligned 16-byte chunk segments: streamed straight into registers (matvec_seg.cu).
-        launch_matvec_segmented(F::type, jobs, W0.row_bytes, W0.cols, B, xq, xds, nullptr, g_sm_count, stream);
+        launch_matvec_segmented(F::type, jobs, W0.row_bytes, W0.cols, B, xq, xds, nullptr, norm, nullptr, g_sm_count,
+                                stream);
     } else {
+        if (norm) throw BackendError(APR_ERR_INTERNAL, "int8 matvec: a deferred RMSNorm input for an unsegmented type");
         constexpr int kStepBytes = 32 / F::kBlockChunks * F::kBlockBytes;  // 32 chunks
         const int n_chunks = W0.cols / 32;
         const int steps = (n_chunks + 31) / 32;
@@ -417,18 +420,30 @@ void configure_matvec(int max_shared_bytes, int sm_count) {
 
 namespace {
 
+// The deferred RMSNorm of `in`, if it has one.
+SegNorm seg_norm(const ActInput& in) {
+    SegNorm norm{};
+    norm.sumsq = in.norm_sumsq;
+    norm.slots = in.norm_slots;
+    norm.n = in.cols;
+    norm.eps = in.norm_eps;
+    return norm;
+}
+
 // Tokens t .. t+b-1 of `in` through the grouped int8 kernel.
 void launch_q8_group(const MatmulOut* outs, int n, const ActInput& in, int t, int b, cudaStream_t stream) {
     const int cols = outs[0].W->cols;
+    const SegNorm norm = seg_norm(in);
+    const SegNorm* np = norm.sumsq ? &norm : nullptr;
     const int8_t* xq = in.q + size_t(t) * cols;
     const float2* xds = in.ds + size_t(t) * (cols / 32);
     dispatch_quant_format(outs[0].W->type, [&](auto format) {
         using F = decltype(format);
         switch (b) {
-            case 8: launch_q8<F, 8>(outs, n, t, xq, xds, stream); break;
-            case 4: launch_q8<F, 4>(outs, n, t, xq, xds, stream); break;
-            case 2: launch_q8<F, 2>(outs, n, t, xq, xds, stream); break;
-            default: launch_q8<F, 1>(outs, n, t, xq, xds, stream); break;
+            case 8: launch_q8<F, 8>(outs, n, t, xq, xds, np, stream); break;
+            case 4: launch_q8<F, 4>(outs, n, t, xq, xds, np, stream); break;
+            case 2: launch_q8<F, 2>(outs, n, t, xq, xds, np, stream); break;
+            default: launch_q8<F, 1>(outs, n, t, xq, xds, np, stream); break;
         }
     });
 }
@@ -508,9 +523,86 @@ bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopePa
     rope.kc = kv.k;
     rope.vc = kv.v;
     rope.kv_f16 = kv.f16;
-    launch_matvec_segmented(W0.type, make_jobs(qkv, 3, 0), W0.row_bytes, W0.cols, 1, in.q, in.ds, &rope, g_sm_count,
-                            stream);
+    const SegNorm norm = seg_norm(in);
+    launch_matvec_segmented(W0.type, make_jobs(qkv, 3, 0), W0.row_bytes, W0.cols, 1, in.q, in.ds, &rope,
+                            norm.sumsq ? &norm : nullptr, nullptr, g_sm_count, stream);
     check_launch("segmented matvec kernel (fused RoPE)");
+    return true;
+}
+
+namespace {
+
+// Whether a one-token product of W with `in` can prepare `next_type`'s input in its epilogue
+// (matmul_residual_norm, matmul_gate_up_swiglu) for `values` outputs within the scratch.
+bool epilogue_fits(const DeviceMatrix& W, const ActInput& in, uint32_t next_type, int values, const ActScratch& out,
+                   const EpilogueScratch& e) {
+    const ActFormat f = act_format_for(next_type);
+    return in.n_tokens == 1 && is_segmented_type(W.type) && act_format_for(W.type) == in.format &&
+           in.cols == W.cols && (f == ActFormat::Q8_0 || f == ActFormat::Q8_K) && values % 256 == 0 &&
+           size_t(values) <= out.capacity && size_t(values / 256) <= e.groups && out.q != in.q;
+}
+
+ActInput prepared_by_epilogue(ActFormat format, int cols, const ActScratch& out) {
+    ActInput next;
+    next.format = format;
+    next.n_tokens = 1;
+    next.cols = cols;
+    next.q = out.q;
+    next.ds = out.ds;
+    return next;
+}
+
+}  // namespace
+
+bool takes_deferred_norm(uint32_t weight_type) { return is_segmented_type(weight_type); }
+
+bool matmul_residual_norm(const DeviceMatrix& W, const ActInput& in, float* x, const float* norm_weight, float eps,
+                          uint32_t next_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
+                          cudaStream_t stream) {
+    if (!epilogue_fits(W, in, next_type, W.rows, out, e) || W.rows / 256 > kMaxNormSlots) return false;
+    const MatmulOut o{&W, x, W.rows, nullptr, x, W.rows};
+    SegPrep prep{};
+    prep.mode = SegPrepMode::ResidualNorm;
+    prep.format = act_format_for(next_type);
+    prep.values = x;
+    prep.norm_weight = norm_weight;
+    prep.q = out.q;
+    prep.ds = out.ds;
+    prep.sumsq = e.sumsq;
+    prep.counters = e.counters;
+    const SegNorm norm = seg_norm(in);
+    launch_matvec_segmented(W.type, make_jobs(&o, 1, 0), W.row_bytes, W.cols, 1, in.q, in.ds, nullptr,
+                            norm.sumsq ? &norm : nullptr, &prep, g_sm_count, stream);
+    check_launch("segmented matvec kernel (fused residual + RMSNorm preparation)");
+    next = prepared_by_epilogue(prep.format, W.rows, out);
+    next.norm_sumsq = e.sumsq;
+    next.norm_slots = W.rows / 256;
+    next.norm_eps = eps;
+    return true;
+}
+
+bool matmul_gate_up_swiglu(const DeviceMatrix& gate, const DeviceMatrix& up, const ActInput& in, float* h,
+                           uint32_t down_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
+                           cudaStream_t stream) {
+    if (up.type != gate.type || up.rows != gate.rows || up.cols != gate.cols || up.row_bytes != gate.row_bytes ||
+        !epilogue_fits(gate, in, down_type, gate.rows, out, e))
+        return false;
+    const MatmulOut outs[2] = {{&gate, h, gate.rows}, {&up, h, up.rows}};
+    Q8Jobs jobs = make_jobs(outs, 2, 0);
+    jobs.interleaved = true;
+    jobs.job[1].first_row = 0;
+    SegPrep prep{};
+    prep.mode = SegPrepMode::Swiglu;
+    prep.format = act_format_for(down_type);
+    prep.values = h;
+    prep.q = out.q;
+    prep.ds = out.ds;
+    prep.counters = e.counters;
+    const SegNorm norm = seg_norm(in);
+    launch_matvec_segmented(gate.type, jobs, gate.row_bytes, gate.cols, 1, in.q, in.ds, nullptr,
+                            norm.sumsq ? &norm : nullptr, &prep, g_sm_count, stream);
+    check_launch("segmented matvec kernel (fused SwiGLU preparation)");
+    next = prepared_by_epilogue(prep.format, gate.rows, out);
     return true;
 }
 

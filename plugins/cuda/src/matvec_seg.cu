@@ -24,12 +24,22 @@
 // counter) doing the next RMSNorm and quantization, which saved 64 launches per token:
 // H200 7B tg128 Q4_0 396 against 400 tokens/s, Q4_K 352 against 361.)
 //
+// Fused preparation of the next input (one token, SegEpilogue): what those attempts lacked is
+// parallelism. RMSNorm needs the whole row's sum of squares before anything can be scaled, but
+// rms_norm(x) * w quantized is rs * quantize(x * w) up to rounding, with rs one scalar. So wo and
+// down quantize x * w per group of 256 outputs as soon as the group is complete (the last of its
+// blocks to arrive on a counter does it, as attention.cu's combine), store the group's sum of
+// squares, and the consumer sums those few slots and scales its sums by rs (SegNorm). gate/up
+// take gate row i and up row i in one warp (interleaved jobs) and quantize silu(g) * u for down
+// the same way. A decode layer is then 5 launches instead of 8.
+//
 // Numerics are those of matvec.cu's chunk_dot: per chunk an exact integer dot product (for
 // Q4_K the two halves held by neighbouring lanes are added as integers after one shuffle),
 // scaled in f32 exactly as there.
 #include <algorithm>
 #include <cstdlib>
 
+#include "act_quant.cuh"
 #include "backend_error.hpp"
 #include "kernels.hpp"
 #include "launch.cuh"
@@ -175,6 +185,87 @@ __device__ __forceinline__ void rope_epilogue(const Q8Jobs& jobs, const SegRope&
     }
 }
 
+// The deferred RMSNorm's slots (SegNorm) are copied into the warp's shared memory with cp.async
+// before the main loop and summed after it, so that their latency hides behind the weight
+// stream (loading them before the loop delayed its start; a register holding them across it
+// would cost the loop one).
+__device__ __forceinline__ void norm_slots_fetch(const SegNorm& norm, float* slots_s, int lane) {
+    for (int i = lane; i < norm.slots; i += 32) {
+        const unsigned d = unsigned(__cvta_generic_to_shared(slots_s + i));
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d), "l"(norm.sumsq + i) : "memory");
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// rs, the same in every lane and warp: slots summed lane-wise, then by a fixed shuffle tree.
+__device__ __forceinline__ float norm_scale(const SegNorm& norm, const float* slots_s, int lane) {
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    __syncwarp();
+    float s = 0.0f;
+    for (int i = lane; i < norm.slots; i += 32) s += slots_s[i];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    return rsqrtf(s / float(norm.n) + norm.eps);
+}
+
+// Group `grp` (256 values) of the epilogue's output prepared by one warp, once every block
+// writing it has arrived. The values come through L2 (__ldcg): other blocks wrote them.
+template <ActFormat A>
+__device__ __forceinline__ void prepare_group(const SegPrep& p, int grp, int lane) {
+    const int e0 = grp * 256 + 8 * lane;
+    float v[8];
+    float squares = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        const float x = __ldcg(p.values + e0 + i);
+        if (p.mode == SegPrepMode::ResidualNorm) {
+            squares += x * x;
+            v[i] = x * p.norm_weight[e0 + i];
+        } else {
+            v[i] = x;
+        }
+    }
+    if (p.mode == SegPrepMode::ResidualNorm) {
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) squares += __shfl_xor_sync(0xffffffffu, squares, off);
+        if (lane == 0) p.sumsq[grp] = squares;
+    }
+    quantize_warp_256<A>(v, lane, p.q + size_t(grp) * 256, p.ds + size_t(grp) * 8, true);
+}
+
+// counter += v with acquire-release semantics at GPU scope: one thread's arrival releases what
+// its block stored before a __syncthreads (release is cumulative), and the last arriver's
+// acquire, passed on by a __syncthreads, lets its block read what every other block stored.
+// Cheaper at a kernel's end than a __threadfence in every thread, which each waits for its own
+// stores to be acknowledged.
+__device__ __forceinline__ int atomic_add_acq_rel(int* counter, int v) {
+    int old;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;\n" : "=r"(old) : "l"(counter), "r"(v) : "memory");
+    return old;
+}
+
+// The block's arrival on its group's counter (all its threads, after their stores); the last
+// block to arrive prepares the group with its first warp. A block's rows (kWarps * R, half as
+// many values for SwiGLU) lie inside one group: 256 is a multiple of them.
+template <int R>
+__device__ __forceinline__ void arrive_and_prepare(const SegPrep& p) {
+    __shared__ int last_group;
+    __syncthreads();  // the block's stores, before thread 0 releases them
+    if (threadIdx.x == 0) {
+        const int per_block = p.mode == SegPrepMode::Swiglu ? kWarps * R / 2 : kWarps * R;
+        const int grp = blockIdx.x * per_block / 256;
+        const bool last = atomic_add_acq_rel(p.counters + grp, per_block) + per_block == 256;
+        if (last) p.counters[grp] = 0;  // for the next launch
+        last_group = last ? grp : -1;
+    }
+    __syncthreads();
+    const int grp = last_group;
+    if (grp < 0 || threadIdx.x >= 32) return;
+    if (p.format == ActFormat::Q8_0)
+        prepare_group<ActFormat::Q8_0>(p, grp, threadIdx.x);
+    else
+        prepare_group<ActFormat::Q8_K>(p, grp, threadIdx.x);
+}
+
 template <int R, int B>
 struct Shape {
     // Groups per lane per iteration: kLoadsPerLane segments in all, fewer with many tokens
@@ -190,10 +281,16 @@ constexpr int min_blocks() {
     return B > 1 ? 2 : F::type == kTypeQ4_0x8 ? 4 : 3;
 }
 
-template <class F, int R, int B>
+// What a launch does beyond y = W . in (one-token launches only): apply the input's deferred
+// norm (SegNorm; RoPE may follow), or that and prepare the next input (SegPrep's two modes). A
+// template parameter, one variant per epilogue: at the register cap of min_blocks, runtime
+// branches for all of them in one kernel made ptxas spill (Q4_K, 4 rows: 24 bytes).
+enum class SegEpilogue { Plain, DeferredNorm, ResidualNorm, Swiglu };
+
+template <class F, int R, int B, SegEpilogue E>
 __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     matvec_seg_kernel(Q8Jobs jobs, size_t row_bytes, int n_groups, const int8_t* __restrict__ xq,
-                      const float2* __restrict__ xds, SegRope rope, bool with_rope) {
+                      const float2* __restrict__ xds, SegRope rope, bool with_rope, SegNorm norm, SegPrep prep) {
     constexpr int G = Shape<R, B>::G;
     const int lane = threadIdx.x & 31;
     const int seg = lane & 7, quad = lane >> 3;
@@ -207,7 +304,7 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     for (int r = 0; r < R; ++r) {
         const int row = min(row0 + r, jobs.total_rows - 1);  // a clamped row is computed, not written
         const Q8Job j = job_of(jobs, row);
-        wrow[r] = j.W + size_t(row - j.first_row) * row_bytes;
+        wrow[r] = j.W + size_t(row_in_job(jobs, j, row)) * row_bytes;
     }
     const int n_chunks = n_groups * 8;
     const int cols = n_chunks * 32;
@@ -233,6 +330,11 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     };
     fetch(0, q, hd);
     wait_for_inputs();  // the activations are the previous kernel's output
+    // The deferred norm's slots travel to shared memory during the loop (norm_slots_fetch).
+    __shared__ float norm_slots_s[E != SegEpilogue::Plain ? kWarps : 1][kMaxNormSlots];
+    if constexpr (E != SegEpilogue::Plain) {
+        if (norm.sumsq) norm_slots_fetch(norm, norm_slots_s[threadIdx.x >> 5], lane);
+    }
 
     float acc[R][B];
 #pragma unroll
@@ -274,26 +376,44 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
         for (int b = 0; b < B; ++b)
 #pragma unroll
             for (int off = 16; off > 0; off >>= 1) acc[r][b] += __shfl_xor_sync(0xffffffffu, acc[r][b], off);
-    if constexpr (B == 1 && R % 2 == 0) {
+    if constexpr (E != SegEpilogue::Plain) {
+        if (norm.sumsq) {
+            const float rs = norm_scale(norm, norm_slots_s[threadIdx.x >> 5], lane);
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+#pragma unroll
+                for (int b = 0; b < B; ++b) acc[r][b] *= rs;
+        }
+    }
+    if constexpr (B == 1 && R % 2 == 0 && (E == SegEpilogue::Plain || E == SegEpilogue::DeferredNorm)) {
         if (with_rope) {
             rope_epilogue<R>(jobs, rope, acc, row0, lane);
             return;
         }
     }
+    if constexpr (E == SegEpilogue::Swiglu) {
+        // Lane r of an even r: gate row and up row (row0 + r) / 2 are acc[r] and acc[r + 1]
+        // (launch_rb launches this variant with one token and an even R only).
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-        const int row = row0 + r;
-        if (lane != r || row >= jobs.total_rows) continue;
-        const Q8Job j = job_of(jobs, row);
-        const int jr = row - j.first_row;
-        const float add = j.bias ? j.bias[jr] : 0.0f;
+        for (int r = 0; r + 1 < R; r += 2)
+            if (lane == r) prep.values[(row0 + r) >> 1] = swiglu_value(acc[r][0], acc[r + 1][0]);
+    } else {
 #pragma unroll
-        for (int b = 0; b < B; ++b) {
-            float v = acc[r][b] + add;
-            if (j.residual) v += j.residual[size_t(b) * j.ldr + jr];
-            j.y[size_t(b) * j.ldy + jr] = v;
+        for (int r = 0; r < R; ++r) {
+            const int row = row0 + r;
+            if (lane != r || row >= jobs.total_rows) continue;
+            const Q8Job j = job_of(jobs, row);
+            const int jr = row_in_job(jobs, j, row);
+            const float add = j.bias ? j.bias[jr] : 0.0f;
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                float v = acc[r][b] + add;
+                if (j.residual) v += j.residual[size_t(b) * j.ldr + jr];
+                j.y[size_t(b) * j.ldy + jr] = v;
+            }
         }
     }
+    if constexpr (E == SegEpilogue::ResidualNorm || E == SegEpilogue::Swiglu) arrive_and_prepare<R>(prep);
 }
 
 // Rows per warp: as many as keep at least min_warps_per_sm() warps per SM busy (more rows share
@@ -319,20 +439,41 @@ int min_warps_per_sm() {
 
 template <class F, int R, int B>
 void launch_rb(const Q8Jobs& jobs, size_t row_bytes, int n_groups, const int8_t* xq, const float2* xds,
-               const SegRope* rope, cudaStream_t stream) {
+               const SegRope* rope, const SegNorm* norm, const SegPrep* prep, cudaStream_t stream) {
     const int warps = (jobs.total_rows + R - 1) / R;
     const int blocks = (warps + kWarps - 1) / kWarps;
     const SegRope rp = rope ? *rope : SegRope{};
     const bool with_rope = rope != nullptr;
     if (with_rope && (B != 1 || R % 2 != 0))
         throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused RoPE needs one token and rows in pairs");
-    launch_kernel("segmented int8 matvec kernel", matvec_seg_kernel<F, R, B>, blocks, 32 * kWarps, 0, stream, jobs,
-                  row_bytes, n_groups, xq, xds, rp, with_rope);
+    const SegNorm nm = norm ? *norm : SegNorm{};
+    const SegPrep pp = prep ? *prep : SegPrep{};
+    if ((norm || prep) && B != 1)
+        throw BackendError(APR_ERR_INTERNAL, "segmented matvec: a deferred norm or a fused epilogue needs one token");
+    if (prep && prep->mode == SegPrepMode::Swiglu && R % 2 != 0)
+        throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused SwiGLU needs rows in pairs");
+    auto go = [&](auto kernel) {
+        launch_kernel("segmented int8 matvec kernel", kernel, blocks, 32 * kWarps, 0, stream, jobs, row_bytes,
+                      n_groups, xq, xds, rp, with_rope, nm, pp);
+    };
+    if constexpr (B == 1) {
+        if (prep && prep->mode == SegPrepMode::Swiglu) {
+            if constexpr (R % 2 == 0) go(matvec_seg_kernel<F, R, B, SegEpilogue::Swiglu>);
+        } else if (prep) {
+            go(matvec_seg_kernel<F, R, B, SegEpilogue::ResidualNorm>);
+        } else if (norm) {
+            go(matvec_seg_kernel<F, R, B, SegEpilogue::DeferredNorm>);
+        } else {
+            go(matvec_seg_kernel<F, R, B, SegEpilogue::Plain>);
+        }
+    } else {
+        go(matvec_seg_kernel<F, R, B, SegEpilogue::Plain>);
+    }
 }
 
 template <class F, int B>
 void launch_b(const Q8Jobs& jobs, size_t row_bytes, int n_groups, const int8_t* xq, const float2* xds,
-              const SegRope* rope, int sm_count, cudaStream_t stream) {
+              const SegRope* rope, const SegNorm* norm, const SegPrep* prep, int sm_count, cudaStream_t stream) {
     constexpr int kMaxR = std::min(4, 8 / B);
     int r = forced_rows();
     if (r == 0) {
@@ -340,30 +481,45 @@ void launch_b(const Q8Jobs& jobs, size_t row_bytes, int n_groups, const int8_t* 
         while (r > 1 && (jobs.total_rows + r - 1) / r < min_warps_per_sm() * sm_count) r /= 2;
     }
     r = std::min(r, kMaxR);
-    if (rope) r = std::max(r, 2);  // the rotated pairs are neighbouring rows of one warp
+    // The rotated pairs and the gate/up pairs are neighbouring rows of one warp.
+    if (rope || (prep && prep->mode == SegPrepMode::Swiglu)) r = std::max(r, 2);
     if (r >= 4 && kMaxR >= 4)
-        launch_rb<F, kMaxR >= 4 ? 4 : 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, stream);
+        launch_rb<F, kMaxR >= 4 ? 4 : 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, norm, prep, stream);
     else if (r >= 2 && kMaxR >= 2)
-        launch_rb<F, kMaxR >= 2 ? 2 : 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, stream);
+        launch_rb<F, kMaxR >= 2 ? 2 : 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, norm, prep, stream);
     else
-        launch_rb<F, 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, stream);
+        launch_rb<F, 1, B>(jobs, row_bytes, n_groups, xq, xds, rope, norm, prep, stream);
 }
 
 }  // namespace
 
 void launch_matvec_segmented(uint32_t type, const Q8Jobs& jobs, size_t row_bytes, int cols, int b, const int8_t* xq,
-                             const float2* xds, const SegRope* rope, int sm_count, cudaStream_t stream) {
+                             const float2* xds, const SegRope* rope, const SegNorm* norm, const SegPrep* prep,
+                             int sm_count, cudaStream_t stream) {
     const int n_groups = cols / 256;
     if (rope && (b != 1 || jobs.n != 3 || rope->head_dim % 2 != 0 || jobs.job[1].first_row % 2 != 0 ||
                  jobs.job[2].first_row % 2 != 0))
         throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused RoPE asked for where it does not apply");
+    if (norm && (norm->slots < 1 || norm->slots > kMaxNormSlots))
+        throw BackendError(APR_ERR_INTERNAL, "segmented matvec: a deferred RMSNorm over too many slots");
+    if (prep && norm && prep->sumsq == norm->sumsq && prep->mode == SegPrepMode::ResidualNorm)
+        throw BackendError(APR_ERR_INTERNAL, "segmented matvec: a launch would read and write the same norm slots");
+    if (prep) {
+        bool fits = b == 1 && !rope && (prep->format == ActFormat::Q8_0 || prep->format == ActFormat::Q8_K);
+        if (prep->mode == SegPrepMode::Swiglu)
+            fits = fits && jobs.interleaved && jobs.n == 2 && jobs.job[0].rows == jobs.job[1].rows &&
+                   jobs.job[0].rows % 256 == 0;
+        else
+            fits = fits && !jobs.interleaved && jobs.n == 1 && jobs.total_rows % 256 == 0;
+        if (!fits) throw BackendError(APR_ERR_INTERNAL, "segmented matvec: fused preparation asked for where it does not apply");
+    }
     auto go = [&](auto format) {
         using F = decltype(format);
         switch (b) {
-            case 8: launch_b<F, 8>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
-            case 4: launch_b<F, 4>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
-            case 2: launch_b<F, 2>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
-            default: launch_b<F, 1>(jobs, row_bytes, n_groups, xq, xds, rope, sm_count, stream); break;
+            case 8: launch_b<F, 8>(jobs, row_bytes, n_groups, xq, xds, rope, norm, prep, sm_count, stream); break;
+            case 4: launch_b<F, 4>(jobs, row_bytes, n_groups, xq, xds, rope, norm, prep, sm_count, stream); break;
+            case 2: launch_b<F, 2>(jobs, row_bytes, n_groups, xq, xds, rope, norm, prep, sm_count, stream); break;
+            default: launch_b<F, 1>(jobs, row_bytes, n_groups, xq, xds, rope, norm, prep, sm_count, stream); break;
         }
     };
     if (type == kTypeQ4_0x8)

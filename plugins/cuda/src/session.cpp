@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <string>
 
@@ -37,6 +38,7 @@ Session::Session(const apr_model_view& model, uint32_t n_ctx) : layout_(check_mo
     n_sm_ = std::max(1, prop.multiProcessorCount);
     profile_ = env_is("APR_CUDA_PROFILE", "1");
     use_graph_ = !env_is("APR_CUDA_GRAPH", "0") && !profile_;
+    fuse_epilogues_ = !env_is("APR_CUDA_NO_NORM_FUSION", "1");
     configure_matvec(int(prop.sharedMemPerBlockOptin), n_sm_);
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     try {
@@ -239,6 +241,17 @@ void Session::allocate_state() {
     act_.q = act_q_.get<int8_t>();
     act_.ds = act_ds_.get<float2>();
     act_.capacity = U * widest;
+    act_b_q_ = DeviceBuffer(align_up(widest), "quantized activations (decode epilogues)");
+    act_b_ds_ = DeviceBuffer(((widest + 31) / 32) * sizeof(float2), "activation scales (decode epilogues)");
+    act_b_.q = act_b_q_.get<int8_t>();
+    act_b_.ds = act_b_ds_.get<float2>();
+    act_b_.capacity = widest;
+    epilogue_.groups = (widest + 255) / 256;
+    epilogue_counters_ = DeviceBuffer(epilogue_.groups * sizeof(int), "epilogue arrival counters");
+    epilogue_sumsq_ = DeviceBuffer(epilogue_.groups * sizeof(float), "epilogue sums of squares");
+    cuda_check(cudaMemset(epilogue_counters_.get(), 0, epilogue_counters_.bytes()), "clearing the epilogue counters");
+    epilogue_.counters = epilogue_counters_.get<int>();
+    epilogue_.sumsq = epilogue_sumsq_.get<float>();
     tokens_ = DeviceBuffer(U * 4, "token ids");
     positions_ = DeviceBuffer(U * 4, "positions");
     rope_angles_ = DeviceBuffer(U * std::max<size_t>(1, m.n_rot / 2) * sizeof(double2), "RoPE angles");
@@ -288,9 +301,26 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
     rp.angles = rope_angles_.get<double2>();
     mark("rope angles");
     static const bool fuse_rope = !env_is("APR_CUDA_FUSE_ROPE", "0");
-    for (const Layer& L : layers_) {
-        ActInput in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
-        mark("rms_norm + prepare");
+    // A decode step's products prepare the next product's input themselves where they can (the
+    // RMSNorm's 1/rms deferred to the consumer, SwiGLU in the gate/up product): 5 launches per
+    // layer instead of 8. A deferred norm needs consumers that all take it.
+    const bool fuse = fuse_epilogues_ && nt == 1;
+    auto defers_norm = [](std::initializer_list<const DeviceMatrix*> consumers) {
+        for (const DeviceMatrix* W : consumers)
+            if (!takes_deferred_norm(W->type) || W->type != (*consumers.begin())->type) return false;
+        return true;
+    };
+    // The scratch an epilogue prepares into: not the one its own input lies in.
+    auto other_scratch = [&](const ActInput& in) -> const ActScratch& { return in.q == act_.q ? act_b_ : act_; };
+    ActInput in;
+    bool prepared = false;  // `in` already holds the next product's input (from the last epilogue)
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const Layer& L = layers_[l];
+        if (!prepared) {
+            in = rms_norm_prepared(x, E, xb, L.attn_norm, E, nt, eps, L.wq.type, act_, stream_);
+            mark("rms_norm + prepare");
+        }
+        prepared = false;
         bool roped = false;  // q and k rotated, k and v in the cache already
         if (L.wk.type == L.wq.type && L.wv.type == L.wq.type) {
             const MatmulOut qkv[3] = {{&L.wq, q, Q, L.bq}, {&L.wk, k, KV, L.bk}, {&L.wv, v, KV, L.bv}};
@@ -332,29 +362,58 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
             in = prepare_input(attn, Q, nt, Q, L.wo.type, act_, stream_);
             mark("prepare attention output");
         }
-        matmul(L.wo, in, x, E, nullptr, x, E, stream_);
-        mark("matmul o + residual");
-        in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
-        mark("rms_norm + prepare");
-        if (L.up.type == L.gate.type) {
-            const MatmulOut gate_up[2] = {{&L.gate, g, F}, {&L.up, u, F}};
-            matmul_group(gate_up, 2, in, stream_);
+        ActInput next;
+        if (fuse && defers_norm({&L.gate, &L.up}) &&
+            matmul_residual_norm(L.wo, in, x, L.ffn_norm, eps, L.gate.type, other_scratch(in), epilogue_, next,
+                                 stream_)) {
+            in = next;
+            mark("matmul o + residual + norm prepare");
         } else {
-            matmul(L.gate, in, g, F, nullptr, nullptr, 0, stream_);
-            in = prepare_input_for(in, L.up.type, act_, stream_);
-            matmul(L.up, in, u, F, nullptr, nullptr, 0, stream_);
+            matmul(L.wo, in, x, E, nullptr, x, E, stream_);
+            mark("matmul o + residual");
+            in = rms_norm_prepared(x, E, xb, L.ffn_norm, E, nt, eps, L.gate.type, act_, stream_);
+            mark("rms_norm + prepare");
         }
-        mark("matmul gate up");
-        in = swiglu_prepared(g, u, F, nt, L.down.type, act_, stream_);
-        mark("swiglu + prepare");
-        matmul(L.down, in, x, E, nullptr, x, E, stream_);
-        mark("matmul down + residual");
+        if (fuse && matmul_gate_up_swiglu(L.gate, L.up, in, g, L.down.type, other_scratch(in), epilogue_, next,
+                                          stream_)) {
+            in = next;
+            mark("matmul gate up + swiglu prepare");
+        } else {
+            if (L.up.type == L.gate.type) {
+                const MatmulOut gate_up[2] = {{&L.gate, g, F}, {&L.up, u, F}};
+                matmul_group(gate_up, 2, in, stream_);
+            } else {
+                matmul(L.gate, in, g, F, nullptr, nullptr, 0, stream_);
+                in = prepare_input_for(in, L.up.type, act_, stream_);
+                matmul(L.up, in, u, F, nullptr, nullptr, 0, stream_);
+            }
+            mark("matmul gate up");
+            in = swiglu_prepared(g, u, F, nt, L.down.type, act_, stream_);
+            mark("swiglu + prepare");
+        }
+        // The down product prepares the next layer's attention input, or the output's.
+        const bool last = l + 1 == layers_.size();
+        const Layer* N = last ? nullptr : &layers_[l + 1];
+        const bool next_defers = last ? n_out_rows == 1 && defers_norm({&output_})
+                                      : defers_norm({&N->wq, &N->wk, &N->wv});
+        if (fuse && next_defers &&
+            matmul_residual_norm(L.down, in, x, last ? output_norm_ : N->attn_norm, eps,
+                                 last ? output_.type : N->wq.type, other_scratch(in), epilogue_, next, stream_)) {
+            in = next;
+            prepared = true;
+            mark("matmul down + residual + norm prepare");
+        } else {
+            matmul(L.down, in, x, E, nullptr, x, E, stream_);
+            mark("matmul down + residual");
+        }
     }
     if (n_out_rows > 0) {
         const int first = nt - n_out_rows;
-        const ActInput in = rms_norm_prepared(x + size_t(first) * E, E, xb, output_norm_, E, n_out_rows, eps,
-                                              output_.type, act_, stream_);
-        mark("rms_norm + prepare");
+        if (!prepared) {
+            in = rms_norm_prepared(x + size_t(first) * E, E, xb, output_norm_, E, n_out_rows, eps, output_.type, act_,
+                                   stream_);
+            mark("rms_norm + prepare");
+        }
         matmul(output_, in, logits_.get<float>(), V, nullptr, nullptr, 0, stream_);
         mark("matmul output");
     }

@@ -64,6 +64,10 @@ private:
     int partial_slots_ = 0;    // (token, head, split) slots in the partial buffers
     bool use_graph_ = true;
     bool profile_ = false;
+    // A decode step's products prepare the next product's input in their epilogues (RMSNorm
+    // deferred, SwiGLU fused: matmul_residual_norm, matmul_gate_up_swiglu) where they can;
+    // APR_CUDA_NO_NORM_FUSION=1 keeps the separate preparation kernels (for A/B measurements).
+    bool fuse_epilogues_ = true;
     std::vector<cudaEvent_t> profile_events_;
     std::vector<const char*> profile_names_;
     size_t profile_marks_ = 0;
@@ -92,6 +96,11 @@ private:
     DeviceBuffer rope_angles_;  // {cos, sin} per token and rotated pair, once per forward pass
     DeviceBuffer act_rounded_, act_q_, act_ds_;  // matrix-product inputs as llama.cpp rounds them
     ActScratch act_;
+    // The decode epilogues' second input scratch (one token: a product never prepares into the
+    // scratch it reads) and their arrival counters and sums of squares.
+    DeviceBuffer act_b_q_, act_b_ds_, epilogue_counters_, epilogue_sumsq_;
+    ActScratch act_b_;
+    EpilogueScratch epilogue_;
     PinnedBuffer host_logits_, host_tokens_, host_positions_;
 };
 
