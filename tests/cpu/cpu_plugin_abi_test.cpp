@@ -87,7 +87,8 @@ TEST_CASE("cpu plugin descriptor and probe", "[cpu][abi]") {
     const std::string description = info.description;
     std::cout << "[cpu] probe: " << description << " / " << info.driver << std::endl;
     CHECK(description.rfind("x86-64 ", 0) == 0);
-    CHECK(description.find(" threads") != std::string::npos);
+    // No thread count: the probe cannot know a session's; the core adds it per session.
+    CHECK(description.find("thread") == std::string::npos);
     CHECK(std::strlen(info.driver) > 0);
     CHECK(info.memory_bytes > 0);
 

@@ -52,13 +52,17 @@ struct BlockQ6_K {  // 16 sub-blocks of 16 with int8 scales: x = d * sc * (q - 3
 };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
-// Q4_0 regrouped by the plugin (weight_repack.hpp): rows in groups of 8, and per block column
-// the 8 rows' fp16 scales, then their 8 x 16 quant bytes in row order (each as in BlockQ4_0).
-// One column is read with two 64-byte loads of four rows each, so decode runs four rows per
-// instruction instead of one block per instruction; a group's columns follow each other, and
-// groups follow each other, so a chunk of rows is one sequential stream.
-inline constexpr int kQ4_0GroupRows = 8;
-inline constexpr size_t kQ4_0GroupColumnBytes = kQ4_0GroupRows * (2 + 16);
+// Q4_0 and Q8_0 regrouped by the plugin (weight_repack.hpp): rows in groups of 8, and per
+// block column the 8 rows' fp16 scales, then their quant bytes in quads of four rows:
+//   Q4_0: 8 x 16 bytes in row order (each as in BlockQ4_0), one 64-byte quad per four rows;
+//   Q8_0: per four rows, their bytes 0..15 (16 each, in row order), then their bytes 16..31.
+// Either way a quad is read with 64-byte loads whose 16-byte slots are one row each (elements
+// 0..15 of the four rows in one register, 16..31 in another once decoded), so decode runs four
+// rows per instruction instead of one block per instruction; a group's columns follow each
+// other, and groups follow each other, so a chunk of rows is one sequential stream.
+inline constexpr int kGroupRows = 8;
+inline constexpr size_t kQ4_0GroupColumnBytes = kGroupRows * (2 + 16);
+inline constexpr size_t kQ8_0GroupColumnBytes = kGroupRows * (2 + 32);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 
 // ---- activation blocks (plugin-internal) ----------------------------------------------------

@@ -10,7 +10,6 @@
 #include <exception>
 #include <new>
 #include <string>
-#include <thread>
 
 #include "cpu_features.hpp"
 #include "plugin_error.hpp"
@@ -66,13 +65,14 @@ apr_status cpu_probe(apr_device_info* info) {
                 throw apr_cpu::PluginError(APR_ERR_NO_DEVICE, e.what());
             }
         }();
-        const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
 #if defined(__x86_64__)
         const std::string arch = "x86-64";
 #else
         const std::string arch = "cpu";
 #endif
-        const std::string description = arch + " " + f.describe() + ", " + std::to_string(threads) + " threads";
+        // No thread count: the probe cannot know the session's (apr_session_config::n_threads);
+        // the core adds the count each session was opened with to the text it shows.
+        const std::string description = arch + " " + f.describe();
         const std::string driver = std::string("apr-cpu 0.1.0 (") + k.isa + " kernels)";
         uint64_t memory = 0;
         const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);

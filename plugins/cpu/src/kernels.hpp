@@ -14,7 +14,7 @@ struct MatmulJob {
     uint32_t type;          // weight type (apr_tensor_type)
     const uint8_t* weight;  // row r starts at weight + r * row_bytes
     size_t row_bytes;
-    // Q4_0 only, optional: the same matrix regrouped (block_formats.hpp, kQ4_0GroupRows); when
+    // Q4_0 / Q8_0 only, optional: the same matrix regrouped (block_formats.hpp, kGroupRows); when
     // set, the row range of every call starts and ends on a group boundary.
     const uint8_t* grouped = nullptr;
     int64_t n_in;           // elements per row (the reduction length)

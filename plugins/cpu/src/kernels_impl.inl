@@ -282,37 +282,58 @@ void dot_f16w(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, f
 template <int NR, int NC>
 void dot_bf16w(int64_t n, const uint8_t* w, size_t rb, const uint8_t* const* a, float* o) { dot_float<uint16_t, true, NR, NC>(n, w, rb, a, o); }
 
-// ---- Q4_0 regrouped in groups of 8 rows (block_formats.hpp, kQ4_0GroupRows) -------------------
-// A column of a group is two quads of four rows. A quad's low nibbles are elements 0..15 of
-// each row, its high nibbles elements 16..31; the activation's two halves are broadcast to
-// every slot, so a slot's int32 lane k sums elements 4k..4k+3 and 16+4k..16+4k+3, started
-// from the offset term 8 (neg_lane_sums[k] + neg_lane_sums[k + 4]). Per block that is the
-// same integer sum as dot_q4_0; only the f32 accumulation differs (4 lanes per row, not 8).
-// Every (row, column) pair keeps its own accumulator, fed in block order whatever NC is.
-constexpr size_t kGroupPrefetchBytes = 1024;  // about 7 columns ahead: the next rows' stream
-template <int NC>
-void dot_q4_0_group(int64_t n, const uint8_t* group, const uint8_t* const* act, float* out) {
+// ---- Q4_0 and Q8_0 regrouped in groups of 8 rows (block_formats.hpp, kGroupRows) -------------
+// A column of a group is two quads of four rows. Each quad is decoded to two I8Q: `lo` holds
+// elements 0..15 of each row, `hi` elements 16..31; the activation's two halves are broadcast
+// to every slot, so a slot's int32 lane k sums elements 4k..4k+3 and 16+4k..16+4k+3. Per block
+// that is the same integer sum as the row kernels (dot_q4_0, dot_q8_0); only the f32
+// accumulation differs (4 lanes per row, not 8). Every (row, column) pair keeps its own
+// accumulator, fed in block order whatever NC is. The formats differ only in how a quad is
+// decoded and how its integer dot is formed:
+//   Q4_0: unsigned nibbles q, value d (q - 8): the dot starts from the offset term
+//         8 (neg_lane_sums[k] + neg_lane_sums[k + 4]), as dot_q4_0 does;
+//   Q8_0: signed bytes q, value d q: a signed dot from zero.
+struct GroupQ4_0 {
+    static constexpr size_t kColumnBytes = kQ4_0GroupColumnBytes;
+    static void decode(const uint8_t* col, int h, I8Q* lo, I8Q* hi) {
+        const I8Q x = V::load_i8q(col + 2 * kGroupRows + 64 * h);
+        *lo = V::nibbles_lo_q(x);
+        *hi = V::nibbles_hi_q(x);
+    }
+    static I32Q start(const ActQ8_0& y) { return V::fold_halves_q(V::shl_i32(V::load_i32(y.neg_lane_sums), kQ4_0OffsetShift)); }
+    static I32Q dot_add(I32Q base, I8Q w, I8Q a) { return V::dot_u8_add_q(base, w, a); }
+};
+struct GroupQ8_0 {
+    static constexpr size_t kColumnBytes = kQ8_0GroupColumnBytes;
+    static void decode(const uint8_t* col, int h, I8Q* lo, I8Q* hi) {
+        const uint8_t* quad = col + 2 * kGroupRows + 128 * h;
+        *lo = V::load_i8q(quad);
+        *hi = V::load_i8q(quad + 64);
+    }
+    static I32Q start(const ActQ8_0&) { return V::zero_i32q(); }
+    static I32Q dot_add(I32Q base, I8Q w, I8Q a) { return V::dot_i8_add_q(base, w, a); }
+};
+
+constexpr size_t kGroupPrefetchBytes = 1024;  // several columns ahead: the next rows' stream
+template <class Format, int NC>
+void dot_group(int64_t n, const uint8_t* group, const uint8_t* const* act, float* out) {
     F32Q acc[2][NC];
     for (auto& half : acc)
         for (auto& a : half) a = V::fzero_q();
     for (int64_t i = 0; i < n / 32; ++i) {
-        const uint8_t* col = group + static_cast<size_t>(i) * kQ4_0GroupColumnBytes;
+        const uint8_t* col = group + static_cast<size_t>(i) * Format::kColumnBytes;
         if constexpr (NC == 1)
-            for (size_t off = 0; off < kQ4_0GroupColumnBytes; off += 64) __builtin_prefetch(col + kGroupPrefetchBytes + off);
+            for (size_t off = 0; off < Format::kColumnBytes; off += 64) __builtin_prefetch(col + kGroupPrefetchBytes + off);
         const F32 d = V::load_f16(reinterpret_cast<const uint16_t*>(col));
         I8Q lo[2], hi[2];
-        for (int h = 0; h < 2; ++h) {
-            const I8Q x = V::load_i8q(col + 2 * kQ4_0GroupRows + 64 * h);
-            lo[h] = V::nibbles_lo_q(x);
-            hi[h] = V::nibbles_hi_q(x);
-        }
+        for (int h = 0; h < 2; ++h) Format::decode(col, h, &lo[h], &hi[h]);
         for (int c = 0; c < NC; ++c) {
             const ActQ8_0& y = reinterpret_cast<const ActQ8_0*>(act[c])[i];
             const I8Q a_lo = V::bcast16_q(y.qs), a_hi = V::bcast16_q(y.qs + 16);
-            const I32Q base = V::fold_halves_q(V::shl_i32(V::load_i32(y.neg_lane_sums), kQ4_0OffsetShift));
-            const F32 scale = V::fmul(d, V::fsplat(y.d));  // d * da per row, as dot_q4_0 forms it
-            const I32Q s0 = V::dot_u8_add_q(V::dot_u8_add_q(base, lo[0], a_lo), hi[0], a_hi);
-            const I32Q s1 = V::dot_u8_add_q(V::dot_u8_add_q(base, lo[1], a_lo), hi[1], a_hi);
+            const I32Q base = Format::start(y);
+            const F32 scale = V::fmul(d, V::fsplat(y.d));  // d * da per row, as the row kernels form it
+            const I32Q s0 = Format::dot_add(Format::dot_add(base, lo[0], a_lo), hi[0], a_hi);
+            const I32Q s1 = Format::dot_add(Format::dot_add(base, lo[1], a_lo), hi[1], a_hi);
             acc[0][c] = V::fmadd_q(V::to_f32q(s0), V::template spread_slots<0>(scale), acc[0][c]);
             acc[1][c] = V::fmadd_q(V::to_f32q(s1), V::template spread_slots<4>(scale), acc[1][c]);
         }
@@ -325,21 +346,22 @@ void dot_q4_0_group(int64_t n, const uint8_t* group, const uint8_t* const* act, 
         }
 }
 
-// Rows [r0, r1) of a regrouped Q4_0 matrix, both on group boundaries. Decode runs group after
+// Rows [r0, r1) of a regrouped matrix, both on group boundaries. Decode runs group after
 // group (one sequential stream); prefill takes two groups at a time past four activation rows
 // at a time, as run_rows does.
-void run_q4_0_groups(const MatmulJob& job, int64_t r0, int64_t r1) {
-    constexpr int64_t G = kQ4_0GroupRows;
-    const size_t group_bytes = static_cast<size_t>(job.n_in / 32) * kQ4_0GroupColumnBytes;
+template <class Format>
+void run_groups(const MatmulJob& job, int64_t r0, int64_t r1) {
+    constexpr int64_t G = kGroupRows;
+    const size_t group_bytes = static_cast<size_t>(job.n_in / 32) * Format::kColumnBytes;
     const uint8_t* grouped = job.grouped;
     auto group_at = [&](int64_t r) { return grouped + static_cast<size_t>(r / G) * group_bytes; };
     if (job.n_tok == 1) {
         const uint8_t* act[1] = {job.act};
-        for (int64_t r = r0; r < r1; r += G) dot_q4_0_group<1>(job.n_in, group_at(r), act, job.out + r);
+        for (int64_t r = r0; r < r1; r += G) dot_group<Format, 1>(job.n_in, group_at(r), act, job.out + r);
         return;
     }
     static constexpr void (*kGroupNC[4])(int64_t, const uint8_t*, const uint8_t* const*, float*) = {
-        dot_q4_0_group<1>, dot_q4_0_group<2>, dot_q4_0_group<3>, dot_q4_0_group<4>};
+        dot_group<Format, 1>, dot_group<Format, 2>, dot_group<Format, 3>, dot_group<Format, 4>};
     constexpr int64_t kTileRows = 2 * G;
     for (int64_t rt = r0; rt < r1; rt += kTileRows) {
         const int64_t re = std::min(rt + kTileRows, r1);
@@ -402,13 +424,16 @@ void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) {
         case APR_TYPE_F16: APR_CPU_RUN_ROWS(dot_f16w); return;
         case APR_TYPE_BF16: APR_CPU_RUN_ROWS(dot_bf16w); return;
         case APR_TYPE_Q4_0:
-            if (job.grouped) run_q4_0_groups(job, r0, r1);
+            if (job.grouped) run_groups<GroupQ4_0>(job, r0, r1);
             else APR_CPU_RUN_ROWS(dot_q4_0);
             return;
         case APR_TYPE_Q4_1: APR_CPU_RUN_ROWS(dot_q4_1); return;
         case APR_TYPE_Q5_0: APR_CPU_RUN_ROWS(dot_q5_0); return;
         case APR_TYPE_Q5_1: APR_CPU_RUN_ROWS(dot_q5_1); return;
-        case APR_TYPE_Q8_0: APR_CPU_RUN_ROWS(dot_q8_0); return;
+        case APR_TYPE_Q8_0:
+            if (job.grouped) run_groups<GroupQ8_0>(job, r0, r1);
+            else APR_CPU_RUN_ROWS(dot_q8_0);
+            return;
         case APR_TYPE_Q4_K: APR_CPU_RUN_ROWS(dot_q4_k); return;
         case APR_TYPE_Q5_K: APR_CPU_RUN_ROWS(dot_q5_k); return;
         case APR_TYPE_Q6_K: APR_CPU_RUN_ROWS(dot_q6_k); return;

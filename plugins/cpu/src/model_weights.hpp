@@ -21,7 +21,7 @@ struct Matrix {
     int64_t n_in = 0;
     int64_t n_out = 0;
     ActKind act = ActKind::F32;  // what its activation is converted to
-    const uint8_t* grouped = nullptr;  // Q4_0: a regrouped copy, when weight_repack made one
+    const uint8_t* grouped = nullptr;  // Q4_0 / Q8_0: a regrouped copy, when weight_repack made one
 };
 
 struct LayerWeights {

@@ -50,7 +50,7 @@ private:
     ModelWeights w_;
     const KernelTable& kernels_;
     ThreadPool pool_;
-    GroupedWeights grouped_;  // regrouped Q4_0 copies, pointed to by w_'s matrices
+    GroupedWeights grouped_;  // regrouped Q4_0 / Q8_0 copies, pointed to by w_'s matrices
     int64_t n_ctx_;
     int64_t n_cached_ = 0;
     std::vector<float> inv_freq_;  // per rotated pair: rope_freq_scale * base^(-2i/n_rot) / rope_freqs[i]

@@ -110,6 +110,10 @@ struct Avx2Ops {
         return {x, x};
     }
     static I32Q dot_u8_add_q(I32Q base, I8Q w, I8Q a) { return {dot_u8_add(base.a, w.a, a.a), dot_u8_add(base.b, w.b, a.b)}; }
+    static I32Q dot_i8_add_q(I32Q base, I8Q w, I8Q a) {
+        return {_mm256_add_epi32(base.a, dot_i8(w.a, a.a)), _mm256_add_epi32(base.b, dot_i8(w.b, a.b))};
+    }
+    static I32Q zero_i32q() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
     static F32Q to_f32q(I32Q a) { return {_mm256_cvtepi32_ps(a.a), _mm256_cvtepi32_ps(a.b)}; }
     static F32Q fzero_q() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
     static F32Q fmadd_q(F32Q a, F32Q b, F32Q c) { return {_mm256_fmadd_ps(a.a, b.a, c.a), _mm256_fmadd_ps(a.b, b.b, c.b)}; }

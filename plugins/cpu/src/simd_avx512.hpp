@@ -39,6 +39,14 @@ struct Avx512Ops : Avx2Ops {
         return _mm512_broadcast_i32x4(_mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1)));
     }
     static I32Q dot_u8_add_q(I32Q base, I8Q w, I8Q a) { return _mm512_dpbusd_epi32(base, w, a); }
+    // Signed by signed: vpdpbusd takes |w| as unsigned (|-128| = 128 reads right) and a with
+    // w's sign moved onto it (AVX-512 has no vpsignb: negate a under w's sign mask). |w| and
+    // the mask depend on w only, so they are formed once per weight quad for all NC columns.
+    static I32Q dot_i8_add_q(I32Q base, I8Q w, I8Q a) {
+        const __m512i signed_a = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
+        return _mm512_dpbusd_epi32(base, _mm512_abs_epi8(w), signed_a);
+    }
+    static I32Q zero_i32q() { return _mm512_setzero_si512(); }
     static F32Q to_f32q(I32Q a) { return _mm512_cvtepi32_ps(a); }
     static F32Q fzero_q() { return _mm512_setzero_ps(); }
     static F32Q fmadd_q(F32Q a, F32Q b, F32Q c) { return _mm512_fmadd_ps(a, b, c); }

@@ -89,7 +89,7 @@ struct ScalarOps {
     static F32 load_bf16(const uint16_t* p) { F32 r; for (int k = 0; k < 8; ++k) r.v[k] = bf16_to_f32(p[k]); return r; }
 
     // ---- quads: four rows side by side (lane index = 16 * slot + lane within the slot) ----
-    struct I8Q { uint8_t v[64]; };  // unsigned: the grouped kernels hold nibbles and raw bytes
+    struct I8Q { uint8_t v[64]; };  // raw bytes: nibbles (Q4_0) or signed quants (Q8_0), as the dot reads them
     struct I32Q { int32_t v[16]; };
     struct F32Q { float v[16]; };
 
@@ -111,6 +111,13 @@ struct ScalarOps {
             for (int j = 4 * k; j < 4 * k + 4; ++j) base.v[k] += static_cast<int32_t>(w.v[j]) * static_cast<int8_t>(a.v[j]);
         return base;
     }
+    // Signed w times signed a, the same lanes.
+    static I32Q dot_i8_add_q(I32Q base, I8Q w, I8Q a) {
+        for (int k = 0; k < 16; ++k)
+            for (int j = 4 * k; j < 4 * k + 4; ++j) base.v[k] += static_cast<int8_t>(w.v[j]) * static_cast<int8_t>(a.v[j]);
+        return base;
+    }
+    static I32Q zero_i32q() { I32Q r{}; return r; }
     static F32Q to_f32q(I32Q a) { F32Q r; for (int k = 0; k < 16; ++k) r.v[k] = static_cast<float>(a.v[k]); return r; }
     static F32Q fzero_q() { F32Q r{}; return r; }
     static F32Q fmadd_q(F32Q a, F32Q b, F32Q c) { for (int k = 0; k < 16; ++k) c.v[k] += a.v[k] * b.v[k]; return c; }
