@@ -3,7 +3,8 @@
 // decode steps fed the reference's argmax (the decode graph), and a rewind continued with a
 // short multi-token step (the mat-vec path for a few tokens) and one more decode step. Plus: prefills longer than one
 // chunk with RoPE scaling and rope_freqs, odd sizes that are not multiples of 32, the decode
-// graph against plain launches, an f16 KV cache, and the step contract's errors.
+// graph against plain launches, an f16 KV cache, the step contract's errors, and 200-token
+// prefills whose tiles have partial edges (rows, tokens, reduction steps) for every quantized type.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -182,6 +183,40 @@ TEST_CASE("cuda vs reference: prefill over several chunks with Llama 3 rope_freq
     std::cout << "[cuda] long prefill (1100 tokens in 3 chunks, Q4_K, rope_freqs) + decode at 1100: worst cosine "
               << std::setprecision(8) << worst.cosine << ", max |diff| " << std::setprecision(3) << worst.max_abs
               << std::endl;
+}
+
+TEST_CASE("cuda vs reference: 200-token prefill tiles with partial edges, every quantized type", "[cuda]") {
+    // 200 tokens (one full and one partial 128-token tile of the pipelined int8 kernel), 500
+    // vocabulary rows (a partial 128-row tile of the output product), and for the 32-element
+    // formats n_ff 384: ffn_down's rows are 12 chunks, a partial 8-chunk step (Q4_1 and Q5_1 rows
+    // are whole 16-byte copies there; the others take the 64 x 64 tiles).
+    CudaPlugin plugin;
+    std::string why;
+    APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
+    const uint32_t types[] = {APR_TYPE_Q4_0, APR_TYPE_Q4_1, APR_TYPE_Q5_0, APR_TYPE_Q5_1, APR_TYPE_Q8_0,
+                              APR_TYPE_Q4_K, APR_TYPE_Q5_K, APR_TYPE_Q6_K};
+    for (uint32_t type : types) {
+        const bool k_quant = type == APR_TYPE_Q4_K || type == APR_TYPE_Q5_K || type == APR_TYPE_Q6_K;
+        CAPTURE(type);
+        apr::SyntheticModelSpec spec;
+        spec.arch = "llama";
+        spec.n_vocab = 500;
+        spec.n_embd = 256;
+        spec.n_layer = 2;
+        spec.n_head = 4;
+        spec.n_head_kv = 2;
+        spec.n_ff = k_quant ? 768 : 384;
+        spec.n_ctx = 256;
+        spec.weight_type = type;
+        spec.seed = 23;
+        const auto path = apr::test::scratch_dir("cuda_edges_" + std::to_string(type)) / "model.gguf";
+        apr::write_synthetic_model(path.string(), spec);
+        auto model = apr::Model::load(path.string());
+        const Worst w = run_against_reference(plugin, model->view(), 256, 0.999, 200);
+        std::cout << "[cuda] prefill 200 with partial tiles, type " << type << ": worst cosine "
+                  << std::setprecision(8) << w.cosine << ", max |diff| " << std::setprecision(3) << w.max_abs
+                  << std::endl;
+    }
 }
 
 TEST_CASE("cuda vs reference: sizes that are not multiples of 32 with RoPE frequency scaling", "[cuda]") {

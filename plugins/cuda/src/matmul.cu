@@ -1,4 +1,6 @@
-// Prefill mat-mat on the tensor cores, Y[t][r] = W[r] . X[t], two kernels:
+// Prefill mat-mat on the tensor cores, Y[t][r] = W[r] . X[t], two kernels, plus the pipelined
+// int8 kernel of matmul_int8_pipelined.cu, which matmul_tiled tries first (quantized weights, at
+// least kPipelinedMinTokens tokens, one scale per chunk, 16-byte aligned rows):
 //
 // Quantized weights (matmul_q8_kernel): int8 x int8 mma.sync m16n8k32, one MMA per 32-element
 // chunk, so that each chunk's exact integer dot product is scaled by its own weight and
@@ -26,6 +28,7 @@
 #include "backend_error.hpp"
 #include "kernels.hpp"
 #include "launch.cuh"
+#include "matmul_int8_pipelined.hpp"
 #include "weight_formats.cuh"
 
 namespace apr_cuda {
@@ -313,6 +316,10 @@ void matmul_tiled(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, 
     if (act_format_for(W.type) != in.format || in.cols != W.cols)
         throw BackendError(APR_ERR_INTERNAL, "tiled matmul: weight type " + std::to_string(W.type) +
                                                  " given an input prepared for another format");
+    if (matmul_int8_pipelined(W, in, y, ldy, bias, residual, ldr, stream)) {
+        check_launch("pipelined int8 matmul kernel");
+        return;
+    }
     const dim3 grid((W.rows + kTileM - 1) / kTileM, (in.n_tokens + kTileN - 1) / kTileN);
     const bool quantized = dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
