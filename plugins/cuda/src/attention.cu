@@ -1,14 +1,21 @@
-// Causal attention over the KV cache. Decode steps and short runs: flash-decoding style. For each (head, token, split) a
-// block of 4 warps scans its share of the keys 0..positions[t] in tiles of 32 (lane = key):
-// scores against the query (held in shared memory, pre-scaled by 1/sqrt(head_dim)), an online
-// softmax (running max m, running sum l), and the value rows accumulated with each lane owning
-// head_dim/32 output dimensions. The warps and then the splits are merged by rescaling with
-// exp(m_i - M), the splits by the last of a (head, token)'s blocks to finish (a counter per
-// head and token), so there is no launch of its own for that. Splitting the keys over blocks
-// keeps the GPU busy for a single decode token with a long context; the number of splits is
-// fixed per launch, so a captured decode graph works for every position.
+// Causal attention over the KV cache. Decode steps and short runs: flash-decoding style. The keys
+// 0..positions[t] of each (head, token) are cut into splits of a fixed size (split_keys, or more
+// where n_splits of those do not cover the context), one block of 4 warps per split. Blocks past
+// a short context's last split return at once, so one grid (n_splits per launch) serves a
+// captured decode graph at every position while a short context costs only its own keys, and a
+// context of one split writes its output directly. Otherwise the last of a (head, token)'s blocks
+// to finish merges the splits (a counter per head and token: no launch of its own for that).
+//
+// In a block, each warp takes steps of kStep keys. Lane l holds dimensions 4l..4l+3 (+128 per
+// further column) of the query, and a step loads its kStep key rows and value rows at once, one
+// coalesced 16-byte load per lane and row: the values do not depend on the scores, so a step
+// costs one memory round trip instead of one per key (the latency of those round trips, not
+// bandwidth, is what a short context's attention waits on). The step's dot products are summed
+// over the lanes by a transposing reduction, then the online softmax (running max m, running
+// sum l) rescales and accumulates. Warps, then splits, are merged by rescaling with exp(m_i - M).
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cfloat>
 
 #include <string>
@@ -24,6 +31,9 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kMaxHeadDim = 256;
 constexpr int kDimsPerLane = kMaxHeadDim / 32;
+constexpr int kMaxSplits = 128;
+// Keys per split are a multiple of this: a whole step for every warp of the block.
+constexpr int kSplitKeysUnit = 32;
 
 __device__ __forceinline__ void load4(const float* p, float* out) {
     const float4 v = *reinterpret_cast<const float4*>(p);
@@ -35,8 +45,6 @@ __device__ __forceinline__ void load4(const __half* p, float* out) {
     const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
     out[0] = a.x; out[1] = a.y; out[2] = b.x; out[3] = b.y;
 }
-__device__ __forceinline__ float load1(const float* p) { return *p; }
-__device__ __forceinline__ float load1(const __half* p) { return __half2float(*p); }
 
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
@@ -49,32 +57,69 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+// Sums each of v[0..N-1] (N a power of two, at most 32) over the warp's lanes and returns the sum
+// of v[lane / (32 / N)]. Each exchange halves the values a lane still holds: lanes with the
+// exchange's bit set keep the upper half, their partners the lower half, and each adds what the
+// other sends; N sums thus take N - 1 + log2(32 / N) shuffles instead of 5 N.
+template <int N>
+__device__ __forceinline__ float warp_sum_transposed(float (&v)[N], int lane) {
+#pragma unroll
+    for (int n = N / 2, off = 16; n >= 1; n /= 2, off /= 2) {
+        const bool upper = lane & off;
+#pragma unroll
+        for (int i = 0; i < n; ++i) {
+            const float send = upper ? v[i] : v[i + n];
+            const float keep = upper ? v[i + n] : v[i];
+            v[i] = keep + __shfl_xor_sync(0xffffffffu, send, off);
+        }
+    }
+#pragma unroll
+    for (int off = 16 / N; off > 0; off /= 2) v[0] += __shfl_xor_sync(0xffffffffu, v[0], off);
+    return v[0];
+}
+
 // exp(m - M) as a weight for a partial result whose max is m; an empty partial (m = -inf) weighs 0.
 __device__ __forceinline__ float rescale(float m, float M) { return m == -FLT_MAX ? 0.0f : expf(m - M); }
 
-constexpr int kMaxSplits = 64;
+// Writes output value x at index i and, with q8 set (the output projection's input format Q8_0),
+// its quantization as the activation preparation kernel would (activations.cu: the same
+// operations), which saves that kernel's launch. A warp holds one 32-value block: the whole warp
+// must call it with consecutive i inside one head (head_dim a multiple of 32 where q8 is set).
+__device__ __forceinline__ void store_output(float x, size_t i, float* out, int8_t* q8, float2* q8_ds) {
+    out[i] = x;
+    if (!q8) return;
+    const float amax = warp_max(fabsf(x));
+    const float dq = amax / 127.0f;
+    const float mul = dq != 0.0f ? 1.0f / dq : 0.0f;
+    const int qv = int(rintf(x * mul));
+    const int qsum = __reduce_add_sync(0xffffffffu, qv);
+    q8[i] = int8_t(qv);
+    if ((threadIdx.x & 31) == 0) q8_ds[i / 32] = make_float2(__half2float(__float2half_rn(dq)), float(qsum));
+}
 
-// Merges the splits of one (head h, token t): weights exp(m_i - M) / L computed once in shared
-// memory, then each thread sums one output dimension over the splits. With `q8` set (head_dim
-// a multiple of 32, the output projection's input format Q8_0) the block also quantizes its
-// head's output as the activation preparation kernel would (activations.cu: a warp holds one
-// 32-value block; the same operations), which saves that kernel's launch. The partials are
-// read through L2 (__ldcg): other blocks of the same launch may have written them.
-__device__ __forceinline__ void combine_splits(const AttentionShape& s, int n_splits, const float* partial_acc,
-                                               const float* partial_ml, float* out, int8_t* q8, float2* q8_ds,
+// Merges splits 0..n_active-1 of (head h, token t) (slots of n_splits per head and token) into
+// the output: weights exp(m_i - M) / L computed once in shared memory, then warp w sums splits
+// w, w + kWarps, ... (lane l: dimensions 4l.. as in the key loop, so each split's row is one
+// coalesced load per warp and the warps' loads are in flight together), and the warps' sums are
+// added through `red` ([kWarps][kMaxHeadDim] in shared memory). The partials are read through
+// L2 (__ldcg): other blocks of the same launch wrote them.
+template <int C>
+__device__ __forceinline__ void combine_splits(const AttentionShape& s, int n_splits, int n_active,
+                                               const float* partial_acc, const float* partial_ml,
+                                               float (*red)[kMaxHeadDim], float* out, int8_t* q8, float2* q8_ds,
                                                int h, int t) {
     __shared__ float weight_s[kMaxSplits];
     const int hd = s.head_dim;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const size_t first = (size_t(t) * s.n_head + h) * n_splits;
-    if (threadIdx.x < 32) {
-        const int lane = threadIdx.x;
+    if (warp == 0) {
         float m[kMaxSplits / 32], l[kMaxSplits / 32];
         float M = -FLT_MAX;
 #pragma unroll
         for (int j = 0; j < kMaxSplits / 32; ++j) {
             const int i = lane + 32 * j;
-            m[j] = i < n_splits ? __ldcg(partial_ml + 2 * (first + i)) : -FLT_MAX;
-            l[j] = i < n_splits ? __ldcg(partial_ml + 2 * (first + i) + 1) : 0.0f;
+            m[j] = i < n_active ? __ldcg(partial_ml + 2 * (first + i)) : -FLT_MAX;
+            l[j] = i < n_active ? __ldcg(partial_ml + 2 * (first + i) + 1) : 0.0f;
             M = fmaxf(M, m[j]);
         }
         M = warp_max(M);
@@ -85,25 +130,36 @@ __device__ __forceinline__ void combine_splits(const AttentionShape& s, int n_sp
 #pragma unroll
         for (int j = 0; j < kMaxSplits / 32; ++j) {
             const int i = lane + 32 * j;
-            if (i < n_splits) weight_s[i] = rescale(m[j], M) / L;
+            if (i < n_active) weight_s[i] = rescale(m[j], M) / L;
         }
+    }
+    __syncthreads();
+    float sum[C][4] = {};
+#pragma unroll 4
+    for (int i = warp; i < n_active; i += kWarps) {
+        const float w = weight_s[i];
+        const float* row = partial_acc + (first + i) * hd;
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+            const int d = 4 * lane + 128 * c;
+            if (d < hd) {
+                const float4 v = __ldcg(reinterpret_cast<const float4*>(row + d));
+                sum[c][0] += w * v.x; sum[c][1] += w * v.y; sum[c][2] += w * v.z; sum[c][3] += w * v.w;
+            }
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+        const int d = 4 * lane + 128 * c;
+        if (d < hd) *reinterpret_cast<float4*>(&red[warp][d]) = make_float4(sum[c][0], sum[c][1], sum[c][2], sum[c][3]);
     }
     __syncthreads();
     const size_t o0 = (size_t(t) * s.n_head + h) * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float sum = 0.0f;
-#pragma unroll 4
-        for (int i = 0; i < n_splits; ++i) sum += __ldcg(partial_acc + (first + i) * hd + d) * weight_s[i];
-        out[o0 + d] = sum;
-        if (q8) {  // the whole warp is inside the head: hd is a multiple of 32
-            const float amax = warp_max(fabsf(sum));
-            const float dq = amax / 127.0f;
-            const float mul = dq != 0.0f ? 1.0f / dq : 0.0f;
-            const int qv = int(rintf(sum * mul));
-            const int qsum = __reduce_add_sync(0xffffffffu, qv);
-            q8[o0 + d] = int8_t(qv);
-            if ((threadIdx.x & 31) == 0) q8_ds[(o0 + d) / 32] = make_float2(__half2float(__float2half_rn(dq)), float(qsum));
-        }
+        float x = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) x += red[w][d];
+        store_output(x, o0 + d, out, q8, q8_ds);
     }
 }
 
@@ -117,103 +173,138 @@ __device__ __forceinline__ void quantize_q8k_256(const float* x, int8_t* q_row, 
     quantize_warp_256<ActFormat::Q8_K>(v, lane, q_row, ds_row, true);
 }
 
-template <typename T>
-__global__ void __launch_bounds__(32 * kWarps)
-    attention_partial_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
-                             AttentionShape s, const int32_t* __restrict__ positions, int n_splits, float scale,
-                             float* partial_acc, float* partial_ml, int* split_counters, float* out, int8_t* q8,
-                             float2* q8_ds, bool q8k) {
+// C: 16-byte columns per lane (head_dim up to 128 C). A step holds kStep key and value rows in
+// registers, 64 values either way.
+template <typename T, int C>
+__global__ void __launch_bounds__(32 * kWarps, 4)
+    attention_split_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                           AttentionShape s, const int32_t* __restrict__ positions, int n_splits, int split_keys,
+                           float scale, float* partial_acc, float* partial_ml, int* split_counters, float* out,
+                           int8_t* q8, float2* q8_ds, bool q8k) {
+    constexpr int kStep = 8 / C;
+    constexpr int kGroupLanes = 32 / kStep;  // lanes that end up holding one key's score
     wait_for_previous_kernel();
     const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
-    const int n_tokens = gridDim.y;
     const int hd = s.head_dim;
     const int kv_head = h / (s.n_head / s.n_head_kv);
     const int n_keys = positions[t] + 1;
-    const int per_split = (n_keys + n_splits - 1) / n_splits;
+    const int spread = (n_keys + n_splits - 1) / n_splits;
+    const int per_split = max(split_keys, (spread + kSplitKeysUnit - 1) / kSplitKeysUnit * kSplitKeysUnit);
+    const int n_active = (n_keys + per_split - 1) / per_split;
+    if (split >= n_active) return;  // past the context: the whole block, before any barrier
     const int k_begin = split * per_split;
     const int k_end = min(n_keys, k_begin + per_split);
 
-    __shared__ __align__(16) float q_s[kMaxHeadDim];
-    __shared__ float warp_m[kWarps], warp_l[kWarps];
-    __shared__ float warp_acc[kWarps][kMaxHeadDim];
-
-    const float* qh = q + (size_t(t) * s.n_head + h) * hd;
-    for (int d = threadIdx.x; d < hd; d += 32 * kWarps) q_s[d] = qh[d] * scale;
-    __syncthreads();
-
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const T* K = k_cache + size_t(kv_head) * s.n_ctx * hd;
-    const T* V = v_cache + size_t(kv_head) * s.n_ctx * hd;
+    const size_t kv_offset = size_t(kv_head) * s.n_ctx * hd;
+    const T* K = k_cache + kv_offset;
+    const T* V = v_cache + kv_offset;
+
+    float qv[C][4];
+    const float* qh = q + (size_t(t) * s.n_head + h) * hd;
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+        const int d = 4 * lane + 128 * c;
+        if (d < hd) {
+            load4(qh + d, qv[c]);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) qv[c][i] *= scale;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) qv[c][i] = 0.0f;
+        }
+    }
 
     float m = -FLT_MAX, l = 0.0f;
-    float acc[kDimsPerLane];
+    float acc[C][4] = {};
+    // Warp w takes steps w, w + kWarps, ... of the split's keys (a split of one step per warp,
+    // the short contexts' case, is then a single round trip for the whole block).
+    for (int base = k_begin + kStep * warp; base < k_end; base += kStep * kWarps) {
+        float kr[kStep][C][4], vr[kStep][C][4];
 #pragma unroll
-    for (int j = 0; j < kDimsPerLane; ++j) acc[j] = 0.0f;
-
-    // Warp w takes tiles w, w + kWarps, ... of the split's keys; a split of fewer tiles than
-    // warps (short contexts) is instead cut into kWarps contiguous runs of at most 32 keys, so
-    // that the warps share its keys rather than the first ones walking them all. (Cutting longer
-    // splits that way too would add a nearly empty tile to every warp: measured slower at 4096.)
-    const int n_split_keys = k_end - k_begin;
-    int w_begin = k_begin + 32 * warp, w_end = k_end, w_step = 32 * kWarps;
-    if (n_split_keys > 0 && (n_split_keys + 31) / 32 < kWarps) {
-        const int per_warp = (n_split_keys + kWarps - 1) / kWarps;
-        w_begin = k_begin + warp * per_warp;
-        w_end = min(k_end, w_begin + per_warp);
-        w_step = 32;
-    }
-    for (int base = w_begin; base < w_end; base += w_step) {
-        const int key = base + lane;
-        const bool valid = key < w_end;
-        float score = -FLT_MAX;
-        if (valid) {
-            const T* kr = K + size_t(key) * hd;
-            float dot = 0.0f;
-#pragma unroll 8
-            for (int d = 0; d < hd; d += 4) {
-                float kv[4];
-                load4(kr + d, kv);
-                dot += q_s[d] * kv[0] + q_s[d + 1] * kv[1] + q_s[d + 2] * kv[2] + q_s[d + 3] * kv[3];
+        for (int j = 0; j < kStep; ++j) {
+            const bool key_in = base + j < k_end;
+#pragma unroll
+            for (int c = 0; c < C; ++c) {
+                const int d = 4 * lane + 128 * c;
+                if (key_in && d < hd) {
+                    load4(K + size_t(base + j) * hd + d, kr[j][c]);
+                    load4(V + size_t(base + j) * hd + d, vr[j][c]);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) kr[j][c][i] = vr[j][c][i] = 0.0f;
+                }
             }
-            score = dot;
         }
-        const float m_new = fmaxf(m, warp_max(score));  // key `base` is valid, so m_new is finite
+        float dot[kStep];
+#pragma unroll
+        for (int j = 0; j < kStep; ++j) {
+            dot[j] = 0.0f;
+#pragma unroll
+            for (int c = 0; c < C; ++c)
+#pragma unroll
+                for (int i = 0; i < 4; ++i) dot[j] += qv[c][i] * kr[j][c][i];
+        }
+        const float lane_dot = warp_sum_transposed<kStep>(dot, lane);  // key base + lane / kGroupLanes
+        const bool valid = base + lane / kGroupLanes < k_end;
+        const float score = valid ? lane_dot : -FLT_MAX;
+        // The lanes of a group hold the same score: reducing across the groups covers the step.
+        float step_max = score, p_sum;
+#pragma unroll
+        for (int off = 16; off >= kGroupLanes; off /= 2)
+            step_max = fmaxf(step_max, __shfl_xor_sync(0xffffffffu, step_max, off));
+        const float m_new = fmaxf(m, step_max);  // key `base` is valid, so m_new is finite
         const float correction = rescale(m, m_new);
         const float p = valid ? expf(score - m_new) : 0.0f;
-        l = l * correction + warp_sum(p);
+        p_sum = p;
 #pragma unroll
-        for (int j = 0; j < kDimsPerLane; ++j) acc[j] *= correction;
-        const int n_valid = min(32, w_end - base);
-        // (unroll 8 measured slower on the H200: 7B Q4_0 tg128 390 against 411-427 tokens/s)
-#pragma unroll 4
-        for (int jj = 0; jj < n_valid; ++jj) {
-            const float pj = __shfl_sync(0xffffffffu, p, jj);
-            const T* vr = V + size_t(base + jj) * hd;
+        for (int off = 16; off >= kGroupLanes; off /= 2) p_sum += __shfl_xor_sync(0xffffffffu, p_sum, off);
+        l = l * correction + p_sum;
 #pragma unroll
-            for (int j = 0; j < kDimsPerLane; ++j) {
-                const int d = lane + 32 * j;
-                if (d < hd) acc[j] += pj * load1(vr + d);
-            }
+        for (int c = 0; c < C; ++c)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[c][i] *= correction;
+#pragma unroll
+        for (int j = 0; j < kStep; ++j) {
+            const float pj = __shfl_sync(0xffffffffu, p, j * kGroupLanes);
+#pragma unroll
+            for (int c = 0; c < C; ++c)
+#pragma unroll
+                for (int i = 0; i < 4; ++i) acc[c][i] += pj * vr[j][c][i];
         }
         m = m_new;
     }
 
+    __shared__ float warp_m[kWarps], warp_l[kWarps];
+    __shared__ __align__(16) float warp_acc[kWarps][kMaxHeadDim];
     if (lane == 0) {
         warp_m[warp] = m;
         warp_l[warp] = l;
     }
 #pragma unroll
-    for (int j = 0; j < kDimsPerLane; ++j) {
-        const int d = lane + 32 * j;
-        if (d < hd) warp_acc[warp][d] = acc[j];
+    for (int c = 0; c < C; ++c) {
+        const int d = 4 * lane + 128 * c;
+        if (d < hd)
+            *reinterpret_cast<float4*>(&warp_acc[warp][d]) = make_float4(acc[c][0], acc[c][1], acc[c][2], acc[c][3]);
     }
     __syncthreads();
 
-    float M = -FLT_MAX;
+    float M = -FLT_MAX, L = 0.0f;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) M = fmaxf(M, warp_m[w]);
-    const size_t slot = (size_t(t) * s.n_head + h) * n_splits + split;
-    (void)n_tokens;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) L += warp_l[w] * rescale(warp_m[w], M);
+    const size_t head_row = size_t(t) * s.n_head + h;
+    if (n_active == 1 && !q8k) {  // the whole context in this block: no partials, no merge
+        for (int d = threadIdx.x; d < hd; d += 32 * kWarps) {
+            float sum = 0.0f;
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) sum += warp_acc[w][d] * rescale(warp_m[w], M);
+            store_output(sum / L, head_row * hd + d, out, q8, q8_ds);
+        }
+        return;
+    }
+    const size_t slot = head_row * n_splits + split;
     for (int d = threadIdx.x; d < hd; d += 32 * kWarps) {
         float sum = 0.0f;
 #pragma unroll
@@ -221,15 +312,12 @@ __global__ void __launch_bounds__(32 * kWarps)
         partial_acc[slot * hd + d] = sum;
     }
     if (threadIdx.x == 0) {
-        float L = 0.0f;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) L += warp_l[w] * rescale(warp_m[w], M);
         partial_ml[2 * slot] = M;
         partial_ml[2 * slot + 1] = L;
     }
-    // The last of the blocks of a (head group, token) to finish merges all their splits (no
-    // combine launch) and resets the group's counter for the next launch. A group is one head,
-    // or with q8k the heads of one Q8_K block of 256 outputs, which it then also quantizes.
+    // The last of the blocks of a (head group, token) to finish merges all their splits and
+    // resets the group's counter for the next launch. A group is one head, or with q8k the heads
+    // of one Q8_K block of 256 outputs, which it then also quantizes.
     const int group = q8k ? 256 / hd : 1;
     const int h0 = h - h % group;
     __shared__ bool last;
@@ -237,19 +325,19 @@ __global__ void __launch_bounds__(32 * kWarps)
     __syncthreads();
     if (threadIdx.x == 0) {
         int* counter = split_counters + size_t(t) * s.n_head + h0;
-        last = atomicAdd(counter, 1) == n_splits * group - 1;
+        last = atomicAdd(counter, 1) == n_active * group - 1;
         if (last) *counter = 0;
     }
     __syncthreads();
     if (!last) return;
     __threadfence();
     if (!q8k) {
-        combine_splits(s, n_splits, partial_acc, partial_ml, out, q8, q8_ds, h, t);
+        combine_splits<C>(s, n_splits, n_active, partial_acc, partial_ml, warp_acc, out, q8, q8_ds, h, t);
         return;
     }
     for (int hh = h0; hh < h0 + group; ++hh) {
-        combine_splits(s, n_splits, partial_acc, partial_ml, out, nullptr, nullptr, hh, t);
-        __syncthreads();  // weight_s is reused by the next head, and warp 0 reads all outputs below
+        combine_splits<C>(s, n_splits, n_active, partial_acc, partial_ml, warp_acc, out, nullptr, nullptr, hh, t);
+        __syncthreads();  // weight_s and warp_acc are reused by the next head, and warp 0 reads all outputs below
     }
     const size_t o0 = (size_t(t) * s.n_head + h0) * hd;
     if (threadIdx.x < 32) quantize_q8k_256(out + o0, q8 + o0, q8_ds + o0 / 32, threadIdx.x);
@@ -258,7 +346,7 @@ __global__ void __launch_bounds__(32 * kWarps)
 // Prefill: a block per (head, tile of kPrefillQueries consecutive tokens); each warp owns
 // kQueriesPerWarp queries. Tiles of 32 keys and their values are loaded once into shared memory
 // (coalesced) and used by all the block's queries, instead of every query reading the cache on
-// its own; per query the same online softmax as above, lane = key for the scores and lane = output
+// its own; per query the same online softmax as the split kernel's, lane = key for the scores and lane = output
 // dimension for the values. No key splits: a prefill has blocks enough.
 constexpr int kPrefillQueries = 16;
 constexpr int kQueriesPerWarp = kPrefillQueries / kWarps;
@@ -369,6 +457,7 @@ __global__ void __launch_bounds__(32 * kWarps)
     }
 }
 
+
 }  // namespace
 
 bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format) {
@@ -378,8 +467,20 @@ bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format
     return format == ActFormat::Q8_K && 256 % s.head_dim == 0 && s.n_head % (256 / s.head_dim) == 0;
 }
 
+int attention_resident_blocks(bool kv_f16, int head_dim) {
+    const bool wide = head_dim > 128;
+    const void* kernel = kv_f16 ? (wide ? reinterpret_cast<const void*>(attention_split_kernel<__half, 2>)
+                                        : reinterpret_cast<const void*>(attention_split_kernel<__half, 1>))
+                                : (wide ? reinterpret_cast<const void*>(attention_split_kernel<float, 2>)
+                                        : reinterpret_cast<const void*>(attention_split_kernel<float, 1>));
+    int blocks = 0;
+    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, 32 * kWarps, 0),
+               "cudaOccupancyMaxActiveBlocksPerMultiprocessor (attention)");
+    return std::max(1, blocks);
+}
+
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out,
+               int n_splits, int split_keys, float* partial_acc, float* partial_ml, int* split_counters, float* out,
                ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream) {
     if (out_q && !attention_quantizes(s, n_tokens, out_format))
         throw BackendError(APR_ERR_INTERNAL, "attention: a quantized output asked for where the kernel cannot give it");
@@ -389,6 +490,14 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
     if (n_splits < 1 || n_splits > kMaxSplits)
         throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(n_splits) + " key splits (1.." +
                                                  std::to_string(kMaxSplits) + " supported)");
+    if (split_keys < kSplitKeysUnit || split_keys % kSplitKeysUnit != 0)
+        throw BackendError(APR_ERR_INTERNAL, "attention: " + std::to_string(split_keys) +
+                                                 " keys per split (a multiple of " + std::to_string(kSplitKeysUnit) +
+                                                 " wanted)");
+    if (s.head_dim % 4 != 0 || s.head_dim > kMaxHeadDim)
+        throw BackendError(APR_ERR_INTERNAL, "attention: head_dim " + std::to_string(s.head_dim) +
+                                                 " (a multiple of 4 up to " + std::to_string(kMaxHeadDim) +
+                                                 " supported)");
     const float scale = 1.0f / sqrtf(float(s.head_dim));
     if (n_tokens >= kPrefillQueries) {
         const dim3 grid(s.n_head, (n_tokens + kPrefillQueries - 1) / kPrefillQueries);
@@ -413,14 +522,22 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
         return;
     }
     const dim3 grid(s.n_head, n_tokens, n_splits);
-    if (kv.f16)
-        launch_kernel("attention kernel", attention_partial_kernel<__half>, grid, 32 * kWarps, 0, stream,
-            q, static_cast<const __half*>(kv.k), static_cast<const __half*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds, q8k);
+    // The kernel's variants: f32 or f16 cache, head_dim up to 128 or up to 256.
+    auto launch = [&](auto kernel, auto cache_type) {
+        using T = decltype(cache_type);
+        launch_kernel("attention kernel", kernel, grid, 32 * kWarps, 0, stream, q, static_cast<const T*>(kv.k),
+                      static_cast<const T*>(kv.v), s, positions, n_splits, split_keys, scale, partial_acc,
+                      partial_ml, split_counters, out, out_q8, out_q8_ds, q8k);
+    };
+    const bool wide = s.head_dim > 128;
+    if (kv.f16 && wide)
+        launch(attention_split_kernel<__half, 2>, __half{});
+    else if (kv.f16)
+        launch(attention_split_kernel<__half, 1>, __half{});
+    else if (wide)
+        launch(attention_split_kernel<float, 2>, float{});
     else
-        launch_kernel("attention kernel", attention_partial_kernel<float>, grid, 32 * kWarps, 0, stream,
-            q, static_cast<const float*>(kv.k), static_cast<const float*>(kv.v), s, positions, n_splits, scale,
-            partial_acc, partial_ml, split_counters, out, out_q8, out_q8_ds, q8k);
+        launch(attention_split_kernel<float, 1>, float{});
     check_launch("attention kernel");
 }
 

@@ -183,17 +183,21 @@ struct AttentionShape {
 void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positions, int n_tokens, const RopeParams& p,
                        const KvLayer& kv, const AttentionShape& s, cudaStream_t stream);
 // Causal attention of q [n_tokens][n_head*head_dim] over cache entries 0..positions[t], written
-// to out [n_tokens][n_head*head_dim]. The keys of each (token, head) are split over n_splits
-// blocks (flash-decoding); partial_acc holds n_tokens*n_head*n_splits*head_dim floats,
-// partial_ml twice n_tokens*n_head*n_splits, and split_counters n_tokens*n_head ints, zero
+// to out [n_tokens][n_head*head_dim]. The keys of each (token, head) are split over up to
+// n_splits blocks of split_keys keys (a multiple of 32; more keys per block where n_splits of
+// them do not cover the context), flash-decoding; partial_acc holds
+// n_tokens*n_head*n_splits*head_dim floats, partial_ml twice n_tokens*n_head*n_splits, and
+// split_counters n_tokens*n_head ints, zero
 // before the first call (the kernel leaves them zero again).
 // With out_q / out_ds set, the output is also prepared for a product as `out_format` (Q8_0 or
 // Q8_K: [n_tokens][cols] int8 and [n_tokens][cols/32] {scale, sum}, the bits prepare_input
 // gives), which only the decode path does: see attention_quantizes.
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
-               int n_splits, float* partial_acc, float* partial_ml, int* split_counters, float* out,
+               int n_splits, int split_keys, float* partial_acc, float* partial_ml, int* split_counters, float* out,
                ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream);
 bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format);
+// Blocks of the decode attention kernel (one per head, token and split) that one SM holds at once.
+int attention_resident_blocks(bool kv_f16, int head_dim);
 
 // x[t] = row tokens[t] of the embedding matrix (decoded to f32).
 void embed(const DeviceMatrix& table, const int32_t* tokens, int n_tokens, float* x, cudaStream_t stream);

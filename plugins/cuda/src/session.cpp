@@ -197,16 +197,25 @@ void Session::allocate_state() {
     // vocabulary) and by the context.
     const size_t by_logits = std::max<size_t>(16, kLogitsBudgetBytes / (V * sizeof(float)));
     ubatch_ = int(std::min<size_t>({512, by_logits, n_ctx_}));
-    // Decode attention: about 128 keys per split at a full context, at most 32 splits
-    // (APR_CUDA_SPLIT_KEYS sets the keys per split, for measurements; on the H200, 7B Q4_0 tg128
-    // at 640 positions, 64 and 32 keys were within the run-to-run spread of 128's.)
-    const char* split_keys_env = std::getenv("APR_CUDA_SPLIT_KEYS");
-    const uint32_t split_keys = std::max(16, split_keys_env ? std::atoi(split_keys_env) : 128);
-    decode_splits_ = int(std::clamp<uint32_t>((n_ctx_ + split_keys - 1) / split_keys, 1, 32));
-    partial_slots_ = std::max(decode_splits_ * int(m.n_head), ubatch_ * int(m.n_head));
-
     // KV cache: f32 by default (as llama.cpp's reference runs), f16 when APR_CUDA_KV=f16.
     const bool kv_f16 = env_is("APR_CUDA_KV", "f16");
+
+    // Decode attention: splits of split_keys_ keys, as many as the context has (a shorter one
+    // leaves the rest of the grid idle), at most as many as let every (head, split) block be
+    // resident at once: beyond that the splits grow. A second, partial wave of blocks costs more
+    // than the longer splits (H200, 7B Q4_0 tg128 at depth 4096, f32 cache, 5 blocks per SM:
+    // at most 16 / 20 / 24 / 32 / 48 / 64 / 128 splits gave 335 / 336 / 320 / 329 / 322 / 322 /
+    // 324 tokens/s, 20 being one wave). 32 keys per split measured best at tg128 (511 tokens/s,
+    // 509 with 64, 506 with 128). APR_CUDA_SPLIT_KEYS (rounded to a multiple of 32) and
+    // APR_CUDA_MAX_SPLITS (up to 128) set them, for measurements.
+    const char* split_keys_env = std::getenv("APR_CUDA_SPLIT_KEYS");
+    const char* max_splits_env = std::getenv("APR_CUDA_MAX_SPLITS");
+    split_keys_ = (std::max(32, split_keys_env ? std::atoi(split_keys_env) : 32) + 31) / 32 * 32;
+    const int one_wave = attention_resident_blocks(kv_f16, int(m.head_dim)) * n_sm_ / int(m.n_head);
+    const int max_splits = std::clamp(max_splits_env ? std::atoi(max_splits_env) : one_wave, 1, 128);
+    decode_splits_ = std::clamp(int((n_ctx_ + split_keys_ - 1) / split_keys_), 1, max_splits);
+    partial_slots_ = std::max(decode_splits_ * int(m.n_head), ubatch_ * int(m.n_head));
+
     const size_t elem = kv_f16 ? 2 : 4;
     const size_t per_tensor = align_up(size_t(n_ctx_) * KV * elem);
     kv_cache_ = DeviceBuffer(per_tensor * 2 * m.n_layer, "KV cache");
@@ -345,8 +354,8 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
         // A decode step's attention quantizes its output for the output projection itself.
         const ActFormat wo_format = act_format_for(L.wo.type);
         const bool attn_q8 = attention_quantizes(as, nt, wo_format);
-        attention(q, L.kv, as, positions, nt, n_splits, partial_acc_.get<float>(), partial_ml_.get<float>(),
-                  split_counters_.get<int>(), attn, wo_format, attn_q8 ? act_.q : nullptr,
+        attention(q, L.kv, as, positions, nt, n_splits, split_keys_, partial_acc_.get<float>(),
+                  partial_ml_.get<float>(), split_counters_.get<int>(), attn, wo_format, attn_q8 ? act_.q : nullptr,
                   attn_q8 ? act_.ds : nullptr, stream_);
         mark("attention");
         if (attn_q8) {

@@ -60,7 +60,8 @@ private:
     uint32_t n_ctx_ = 0;
     uint32_t n_cached_ = 0;
     int ubatch_ = 0;           // most tokens per forward pass
-    int decode_splits_ = 1;    // key splits of a decode step's attention
+    int decode_splits_ = 1;    // key splits of a decode step's attention (the most a step uses)
+    int split_keys_ = 32;      // keys per split, at least (attention.cu)
     int partial_slots_ = 0;    // (token, head, split) slots in the partial buffers
     bool use_graph_ = true;
     bool profile_ = false;
