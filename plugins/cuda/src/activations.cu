@@ -185,6 +185,7 @@ ActFormat act_format_for(uint32_t weight_type) {
         case APR_TYPE_Q5_1:
         case APR_TYPE_Q8_0: return ActFormat::Q8_0;
         case APR_TYPE_Q4_K:
+        case kTypeQ4_Kx8:
         case APR_TYPE_Q5_K:
         case APR_TYPE_Q6_K: return ActFormat::Q8_K;
         default: return ActFormat::F32;

@@ -27,6 +27,7 @@ struct DeviceMatrix {
 // Weight types of the backend's own, beyond backend.h's: layouts it regroups at upload for
 // aligned loads (weight_repack.hpp), numerically the same as the type they come from.
 constexpr uint32_t kTypeQ4_0x8 = 0x10000u | APR_TYPE_Q4_0;  // FormatQ4_0x8, weight_formats.cuh
+constexpr uint32_t kTypeQ4_Kx8 = 0x10000u | APR_TYPE_Q4_K;  // FormatQ4_Kx8, weight_formats.cuh
 
 // What a matrix product multiplies its input activations as: llama.cpp's CPU backend converts
 // them to the weight type's "vec_dot type" first (../shared/testdata/oracle/README.md), and so do

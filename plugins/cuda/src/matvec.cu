@@ -218,7 +218,7 @@ void launch_q8(const MatmulOut* outs, int n, int token, const int8_t* xq, const 
     const DeviceMatrix& W0 = *outs[0].W;
     const Q8Jobs jobs = make_jobs(outs, n, token);
     const int rows = jobs.total_rows;
-    if constexpr (F::type == kTypeQ4_0x8 || F::type == APR_TYPE_Q4_K) {
+    if constexpr (F::type == kTypeQ4_0x8 || F::type == APR_TYPE_Q4_K || F::type == kTypeQ4_Kx8) {
         // Aligned 16-byte chunk segments: streamed straight into registers (matvec_seg.cu).
         launch_matvec_segmented(F::type, jobs, W0.row_bytes, W0.cols, B, xq, xds, nullptr, norm, nullptr, g_sm_count,
                                 stream);

@@ -97,6 +97,6 @@ void launch_matvec_segmented(uint32_t type, const Q8Jobs& jobs, size_t row_bytes
                              const float2* xds, const SegRope* rope, const SegNorm* norm, const SegPrep* prep,
                              int sm_count, cudaStream_t stream);
 // Whether `type` is stored in 144-byte groups of eight 16-byte chunk segments.
-inline bool is_segmented_type(uint32_t type) { return type == kTypeQ4_0x8 || type == APR_TYPE_Q4_K; }
+inline bool is_segmented_type(uint32_t type) { return type == kTypeQ4_0x8 || type == APR_TYPE_Q4_K || type == kTypeQ4_Kx8; }
 
 }  // namespace apr_cuda

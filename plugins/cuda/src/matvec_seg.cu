@@ -1,8 +1,11 @@
 // Decode mat-vec for weights stored in 144-byte groups of eight 32-element chunks whose quants
 // are aligned 16-byte segments: FormatQ4_0x8 (Q4_0 regrouped at upload: 16 bytes of scales,
-// then segment s = chunk s's 16 quant bytes) and FormatQ4_K as stored (a 16-byte header of
-// scales, then 128 quant bytes: segment s holds elements 16(s&1) .. 16(s&1)+15 of sub-blocks
-// 2(s/2) (low nibbles) and 2(s/2)+1 (high nibbles)).
+// then segment s = chunk s's 16 quant bytes), FormatQ4_Kx8 (Q4_K regrouped at upload: segment
+// s = sub-block s, the same way) and FormatQ4_K as stored (a 16-byte header of scales, then 128
+// quant bytes: segment s holds elements 16(s&1) .. 16(s&1)+15 of sub-blocks 2(s/2) (low
+// nibbles) and 2(s/2)+1 (high nibbles)). Q4_K as stored costs per segment a shuffle of half
+// sums, a fourth header shuffle and k_scale_min's two cases, and its registers allowed only
+// three blocks per SM: H200 7B tg128 434 tokens/s against Q4_0's 519, hence the regrouping.
 //
 // Why not the shared-memory kernel of matvec.cu: decode is a pure weight stream, and staging
 // 18-byte blocks through shared memory and reading them back with 2-byte, bank-conflicting
@@ -38,6 +41,7 @@
 // scaled in f32 exactly as there.
 #include <algorithm>
 #include <cstdlib>
+#include <type_traits>
 
 #include "act_quant.cuh"
 #include "backend_error.hpp"
@@ -77,10 +81,10 @@ __device__ __forceinline__ uint4 nibbles(const uint4& q, int shift) {
 // word seg % 4 of the 16 bytes (d and dmin, then the packed 6-bit scales and mins), the others
 // coming from the neighbouring lanes by shuffles when needed (registers are what limits how
 // many of these warps an SM holds, and so how many loads are in flight).
-template <class F>
+template <uint32_t T>
 struct Header;
 template <>
-struct Header<FormatQ4_0x8> {
+struct Header<kTypeQ4_0x8> {
     unsigned short d;
     __device__ __forceinline__ void load(const uint8_t* g, int seg) {
         d = __ldg(reinterpret_cast<const unsigned short*>(g) + seg);
@@ -88,7 +92,7 @@ struct Header<FormatQ4_0x8> {
     __device__ __forceinline__ void clear() { d = 0; }
 };
 template <>
-struct Header<FormatQ4_K> {
+struct Header<APR_TYPE_Q4_K> {
     uint32_t w;
     __device__ __forceinline__ void load(const uint8_t* g, int seg) {
         w = __ldg(reinterpret_cast<const uint32_t*>(g) + (seg & 3));
@@ -99,6 +103,24 @@ struct Header<FormatQ4_K> {
         const int base = (threadIdx.x & 31) & ~7;
         return make_uint4(__shfl_sync(0xffffffffu, w, base), __shfl_sync(0xffffffffu, w, base + 1),
                           __shfl_sync(0xffffffffu, w, base + 2), __shfl_sync(0xffffffffu, w, base + 3));
+    }
+};
+
+template <>
+struct Header<kTypeQ4_Kx8> {
+    uint32_t w;
+    __device__ __forceinline__ void load(const uint8_t* g, int seg) {
+        w = __ldg(reinterpret_cast<const uint32_t*>(g) + (seg & 3));
+    }
+    __device__ __forceinline__ void clear() { w = 0; }
+    // What lane seg needs of its group's header (all 32 lanes must call it together): word 0 (d
+    // and dmin), word 1 (the top bits) and the word holding byte 8 + seg, from lanes
+    // 8 * (lane / 8) + 0, 1 and 2 + seg / 4; three shuffles where Q4_K as stored takes four.
+    __device__ __forceinline__ void gather(int seg, uint32_t& dm, uint32_t& high, uint32_t& low) const {
+        const int base = (threadIdx.x & 31) & ~7;
+        dm = __shfl_sync(0xffffffffu, w, base);
+        high = __shfl_sync(0xffffffffu, w, base + 1);
+        low = __shfl_sync(0xffffffffu, w, base + 2 + (seg >> 2)) >> (8 * (seg & 3));
     }
 };
 
@@ -119,7 +141,7 @@ __device__ __forceinline__ void q4k_scale_min(const uint4& h, int j, float& sc, 
 // chunk scales and sums), as chunk_dot computes it. All 32 lanes must call it together (Q4_K
 // exchanges half sums with the neighbouring lane).
 template <class F>
-__device__ __forceinline__ float group_dot(const uint4& q, const Header<F>& hd, int seg, const int8_t* xb,
+__device__ __forceinline__ float group_dot(const uint4& q, const Header<F::type>& hd, int seg, const int8_t* xb,
                                            const float2& ds, int g) {
     if constexpr (F::type == kTypeQ4_0x8) {
         const int8_t* xp = xb + (size_t(g) * 8 + seg) * 32;
@@ -127,6 +149,20 @@ __device__ __forceinline__ float group_dot(const uint4& q, const Header<F>& hd, 
         const float a = __half2float(__ushort_as_half(hd.d));
         const int sum_q = int(ds.y);
         return ds.x * (a * float(dot - F::kZero * sum_q));
+    } else if constexpr (F::type == kTypeQ4_Kx8) {
+        // A whole sub-block per lane, as Q4_0x8: no half sums to exchange.
+        const int8_t* xp = xb + (size_t(g) * 8 + seg) * 32;
+        const int dot = dot16(nibbles(q, 4), __ldg(reinterpret_cast<const int4*>(xp) + 1), dot16(nibbles(q, 0), __ldg(reinterpret_cast<const int4*>(xp)), 0));
+        uint32_t dm, high, low;
+        hd.gather(seg, dm, high, low);
+        float sc, mn;
+        kx8_scale_min(high, low, seg, sc, mn);
+        const float a = __half2float(__ushort_as_half((unsigned short)(dm & 0xffffu))) * sc;
+        const float m = -(__half2float(__ushort_as_half((unsigned short)(dm >> 16))) * mn);
+        const int sum_q = int(ds.y);
+        float v = a * float(dot);
+        v += m * float(sum_q);
+        return ds.x * v;
     } else {
         const int pair = seg >> 1, half = seg & 1;
         const int8_t* xc = xb + (size_t(g) * 8 + 2 * pair) * 32 + 16 * half;
@@ -273,12 +309,17 @@ struct Shape {
     static constexpr int G = std::min(kLoadsPerLane / R, std::max(1, 8 / B));
 };
 
+// FormatQ4_Kx8 under a register cap of three blocks per SM (80 registers) instead of four (64,
+// where ptxas spills about 100 bytes in the 2- and 4-row kernels): APR_CUDA_Q4KX8_BLOCKS=4|3
+// picks one, for measuring which costs less.
+struct Q4Kx8ThreeBlocks : FormatQ4_Kx8 {};
+
 // Blocks of 8 warps per SM to ask the register allocator for, so that enough loads are in
-// flight: for one token four (Q4_0x8) or three (Q4_K, more registers per segment), two for
-// more tokens. The one-token kernels do not spill (checked with -Xptxas -v).
+// flight: for one token four (Q4_0x8, Q4_Kx8) or three (Q4_K as stored, more registers per
+// segment), two for more tokens. The one-token kernels do not spill (checked with -Xptxas -v).
 template <class F, int B>
 constexpr int min_blocks() {
-    return B > 1 ? 2 : F::type == kTypeQ4_0x8 ? 4 : 3;
+    return B > 1 ? 2 : (F::type == APR_TYPE_Q4_K || std::is_same_v<F, Q4Kx8ThreeBlocks>) ? 3 : 4;
 }
 
 // What a launch does beyond y = W . in (one-token launches only): apply the input's deferred
@@ -310,8 +351,8 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     const int cols = n_chunks * 32;
 
     uint4 q[R][G];
-    Header<F> hd[R][G];
-    auto fetch = [&](int base, uint4 (&qq)[R][G], Header<F> (&hh)[R][G]) {
+    Header<F::type> hd[R][G];
+    auto fetch = [&](int base, uint4 (&qq)[R][G], Header<F::type> (&hh)[R][G]) {
 #pragma unroll
         for (int i = 0; i < G; ++i) {
             const int g = base + 4 * i + quad;
@@ -344,7 +385,7 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
 
     for (int base = 0; base < n_groups; base += 4 * G) {
         uint4 nq[R][G];
-        Header<F> nh[R][G];
+        Header<F::type> nh[R][G];
         fetch(base + 4 * G, nq, nh);  // next iteration's segments (zeros past the row)
 #pragma unroll
         for (int i = 0; i < G; ++i) {
@@ -430,6 +471,11 @@ int forced_rows() {
         return (n == 1 || n == 2 || n == 4) ? n : 0;
     }();
     return forced;
+}
+
+int q4kx8_blocks() {
+    static const int n = env_int("APR_CUDA_Q4KX8_BLOCKS", 3);
+    return n;
 }
 
 int min_warps_per_sm() {
@@ -526,6 +572,10 @@ void launch_matvec_segmented(uint32_t type, const Q8Jobs& jobs, size_t row_bytes
         go(FormatQ4_0x8{});
     else if (type == APR_TYPE_Q4_K)
         go(FormatQ4_K{});
+    else if (type == kTypeQ4_Kx8 && q4kx8_blocks() == 3)
+        go(Q4Kx8ThreeBlocks{});
+    else if (type == kTypeQ4_Kx8)
+        go(FormatQ4_Kx8{});
     else
         throw BackendError(APR_ERR_INTERNAL, "segmented matvec: unexpected weight type");
 }

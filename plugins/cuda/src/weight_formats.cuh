@@ -374,6 +374,53 @@ struct FormatQ4_K {
     }
 };
 
+// Q4_K regrouped at upload (weight_repack.hpp), the same bits in another order so that the
+// decode mat-vec reads a sub-block as one aligned 16-byte segment and its scale and min without
+// k_scale_min's two cases: fp16 d, fp16 dmin; a word whose bits 4j..4j+3 are the top 2 bits of
+// sub-block j's scale then of its min; 8 bytes (scale & 15) | (min & 15) << 4, one per sub-block;
+// then sub-block j's 32 quants in bytes 16 + 16j .. 31 + 16j, element k in the low nibble of byte
+// k and element k + 16 in its high nibble (Q4_0's order). x = d * sc * q - dmin * m as Q4_K.
+__device__ __forceinline__ void kx8_scale_min(uint32_t high, uint32_t low, int j, float& sc, float& mn) {
+    const uint32_t h = high >> (4 * j);
+    sc = float((low & 15) | (h & 3) << 4);
+    mn = float((low >> 4 & 15) | (h >> 2 & 3) << 4);
+}
+
+struct FormatQ4_Kx8 {
+    static constexpr uint32_t type = kTypeQ4_Kx8;
+    static __device__ __forceinline__ void chunk(const uint8_t* row, int c, int, float* w) {
+        const uint8_t* b = row + size_t(c >> 3) * 144;
+        const int j = c & 7;
+        const float d = load_half(b), dmin = load_half(b + 2);
+        float sc, mn;
+        kx8_scale_min(__ldg(reinterpret_cast<const uint32_t*>(b + 4)), __ldg(b + 8 + j), j, sc, mn);
+        const float d1 = d * sc, m1 = dmin * mn;
+        const uint4 q4 = __ldg(reinterpret_cast<const uint4*>(b + 16 + 16 * j));
+        const uint32_t words[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+        for (int k = 0; k < 16; ++k) {
+            const uint32_t byte = (words[k >> 2] >> (8 * (k & 3))) & 0xff;
+            w[k] = d1 * float(byte & 15) - m1;
+            w[k + 16] = d1 * float(byte >> 4) - m1;
+        }
+    }
+    static constexpr int kBlockBytes = 144, kBlockChunks = 8, kZero = 0;
+    static constexpr bool kHasMin = true, kTwoScales = false;
+    static __device__ __forceinline__ void chunk_q8(const uint8_t* b, int j, QuantChunk& o) {
+        float sc, mn;
+        kx8_scale_min(u32_at_a4(b + 4), b[8 + j], j, sc, mn);
+        o.a0 = o.a1 = half_at(b) * sc;
+        o.m = -(half_at(b + 2) * mn);
+        const uint4 q4 = *reinterpret_cast<const uint4*>(b + 16 + 16 * j);
+        const uint32_t words[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            o.q[i] = int32_t(words[i] & 0x0f0f0f0fu);
+            o.q[4 + i] = int32_t((words[i] >> 4) & 0x0f0f0f0fu);
+        }
+    }
+};
+
 // Q5_K: fp16 d, fp16 dmin, scales[12], qh[32], qs[128]. As Q4_K, plus bit j of qh[l] as the
 // fifth bit of element l of sub-block j.
 struct FormatQ5_K {
@@ -476,6 +523,7 @@ bool dispatch_quant_format(uint32_t type, Fn&& fn) {
         case APR_TYPE_Q5_1: fn(FormatQ5_1{}); return true;
         case APR_TYPE_Q8_0: fn(FormatQ8_0{}); return true;
         case APR_TYPE_Q4_K: fn(FormatQ4_K{}); return true;
+        case kTypeQ4_Kx8: fn(FormatQ4_Kx8{}); return true;
         case APR_TYPE_Q5_K: fn(FormatQ5_K{}); return true;
         case APR_TYPE_Q6_K: fn(FormatQ6_K{}); return true;
         default: return false;

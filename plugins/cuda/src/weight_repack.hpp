@@ -9,7 +9,8 @@
 namespace apr_cuda {
 
 // The type a `type` matrix of `cols` columns is stored as on the device: kTypeQ4_0x8 for Q4_0
-// rows of whole 256-element runs, else `type` itself.
+// rows of whole 256-element runs, kTypeQ4_Kx8 for Q4_K (unless APR_CUDA_Q4K_REGROUP=0, kept
+// for measuring against the stored layout), else `type` itself.
 uint32_t device_weight_type(uint32_t type, uint32_t cols);
 
 // Copies `rows` rows of `row_bytes` from src (stored as `type`) to dst (stored as
