@@ -10,8 +10,16 @@
 #ifndef WG_SIZE
 #define WG_SIZE 64
 #endif
-#define WG uint(WG_SIZE)
-layout(local_size_x = WG_SIZE) in;
+// The workgroup size and the blocks each invocation loads before it uses them (INT8_BLOCK32
+// loop) are specialization constants, WG_SIZE and 1 unless the host sets them (constant ids 0
+// and 1, vulkan_session.cpp's APR_VULKAN_MV_WG / APR_VULKAN_MV_UNROLL): several settings can
+// be measured with one build. WG is a power of two (the plain reduction halves it).
+layout(constant_id = 0) const uint WG_SPEC = WG_SIZE;
+layout(constant_id = 1) const uint UNROLL_SPEC = 1u;
+#define WG WG_SPEC
+#define MAX_UNROLL 4u
+#define UNROLL min(UNROLL_SPEC, MAX_UNROLL)
+layout(local_size_x_id = 0, local_size_x = WG_SIZE) in;
 #include "common.glsl"
 #include "weight_type.glsl"
 #include "swiglu.glsl"
@@ -143,33 +151,49 @@ void main() {
     UVec4s XQ = UVec4s(pc.x);
     Floats XD = Floats(pc.x_scales);
     uint n16 = pc.ne0 / 16u, n32 = pc.ne0 / 32u;
-    for (uint part = tid; part < n32; part += WG) {
-        uint c = part * 32u;
-        uvec4 xa[TILE_N], xb[TILE_N];
-        float xd[TILE_N];
-        int xsum[TILE_N];  // the sum of the activation quants, for the weights' offset and m
-        for (uint t = 0u; t < TILE_N; ++t) {
-            bool live = t0 + t < pc.n_tokens;
-            xa[t] = live ? XQ.v[(t0 + t) * n16 + 2u * part] : uvec4(0u);
-            xb[t] = live ? XQ.v[(t0 + t) * n16 + 2u * part + 1u] : uvec4(0u);
-            xd[t] = live ? XD.f[(t0 + t) * (pc.ne0 / QK) + c / QK] : 0.0;
-            xsum[t] = sdot4x8(xa[t].x, 0x01010101u) + sdot4x8(xa[t].y, 0x01010101u) +
-                      sdot4x8(xa[t].z, 0x01010101u) + sdot4x8(xa[t].w, 0x01010101u) +
-                      sdot4x8(xb[t].x, 0x01010101u) + sdot4x8(xb[t].y, 0x01010101u) +
-                      sdot4x8(xb[t].z, 0x01010101u) + sdot4x8(xb[t].w, 0x01010101u);
-        }
-        for (uint r = 0u; r < ROWS; ++r) {
-            uint row = min(row0 + r, rows - 1u);  // a partial last tile recomputes a valid row
-            uint q[8];
-            float d, m;
-            int offset;
-            int8_block32(W, row * row_bytes, c, q, d, m, offset);
+    // UNROLL blocks per step (part, part + WG, ...): all their loads are issued before the first
+    // product uses them, so more bytes are in flight per invocation. A block past the row's end
+    // reads the last block again and adds 0 (its activation scale is 0): the loads stay
+    // unconditional, and the sums are added in the order of the plain loop.
+    for (uint base = tid; base < n32; base += WG * UNROLL) {
+        uvec4 xa[MAX_UNROLL][TILE_N], xb[MAX_UNROLL][TILE_N];
+        float xd[MAX_UNROLL][TILE_N];
+        uint q[MAX_UNROLL][ROWS][8];
+        float d[MAX_UNROLL][ROWS], m[MAX_UNROLL][ROWS];
+        int offset[MAX_UNROLL][ROWS];
+        for (uint u = 0u; u < UNROLL; ++u) {
+            uint part = base + u * WG;
+            bool inside = part < n32;
+            part = min(part, n32 - 1u);
+            uint c = part * 32u;
             for (uint t = 0u; t < TILE_N; ++t) {
-                int s = sdot4x8(q[0], xa[t].x) + sdot4x8(q[1], xa[t].y) + sdot4x8(q[2], xa[t].z) +
-                        sdot4x8(q[3], xa[t].w) + sdot4x8(q[4], xb[t].x) + sdot4x8(q[5], xb[t].y) +
-                        sdot4x8(q[6], xb[t].z) + sdot4x8(q[7], xb[t].w) + offset * xsum[t];
-                acc[r * TILE_N + t] += (d * float(s) + m * float(xsum[t])) * xd[t];
+                bool live = inside && t0 + t < pc.n_tokens;
+                uint tt = min(t0 + t, pc.n_tokens - 1u);
+                xa[u][t] = XQ.v[tt * n16 + 2u * part];
+                xb[u][t] = XQ.v[tt * n16 + 2u * part + 1u];
+                xd[u][t] = live ? XD.f[tt * (pc.ne0 / QK) + c / QK] : 0.0;
             }
+            for (uint r = 0u; r < ROWS; ++r) {
+                uint row = min(row0 + r, rows - 1u);  // a partial last tile recomputes a valid row
+                int8_block32(W, row * row_bytes, c, q[u][r], d[u][r], m[u][r], offset[u][r]);
+            }
+        }
+        for (uint u = 0u; u < UNROLL; ++u) {
+            int xsum[TILE_N];  // the sum of the activation quants, for the weights' offset and m
+            for (uint t = 0u; t < TILE_N; ++t)
+                xsum[t] = sdot4x8(xa[u][t].x, 0x01010101u) + sdot4x8(xa[u][t].y, 0x01010101u) +
+                          sdot4x8(xa[u][t].z, 0x01010101u) + sdot4x8(xa[u][t].w, 0x01010101u) +
+                          sdot4x8(xb[u][t].x, 0x01010101u) + sdot4x8(xb[u][t].y, 0x01010101u) +
+                          sdot4x8(xb[u][t].z, 0x01010101u) + sdot4x8(xb[u][t].w, 0x01010101u);
+            for (uint r = 0u; r < ROWS; ++r)
+                for (uint t = 0u; t < TILE_N; ++t) {
+                    int s = sdot4x8(q[u][r][0], xa[u][t].x) + sdot4x8(q[u][r][1], xa[u][t].y) +
+                            sdot4x8(q[u][r][2], xa[u][t].z) + sdot4x8(q[u][r][3], xa[u][t].w) +
+                            sdot4x8(q[u][r][4], xb[u][t].x) + sdot4x8(q[u][r][5], xb[u][t].y) +
+                            sdot4x8(q[u][r][6], xb[u][t].z) + sdot4x8(q[u][r][7], xb[u][t].w) +
+                            offset[u][r] * xsum[t];
+                    acc[r * TILE_N + t] += (d[u][r] * float(s) + m[u][r] * float(xsum[t])) * xd[u][t];
+                }
         }
     }
 #elif defined(INT8_ACTIVATIONS)

@@ -236,12 +236,29 @@ VkPipeline Context::pipeline(const std::string& variant) {
     info.stage.module = module;
     info.stage.pName = "main";
     info.layout = layout_;
+    std::vector<VkSpecializationMapEntry> entries;
+    VkSpecializationInfo spec{};
+    for (const auto& [applies, values] : specializations_) {
+        if (!applies(variant)) continue;
+        for (uint32_t id = 0; id < values.size(); ++id)
+            entries.push_back({id, static_cast<uint32_t>(id * sizeof(uint32_t)), sizeof(uint32_t)});
+        spec.mapEntryCount = static_cast<uint32_t>(entries.size());
+        spec.pMapEntries = entries.data();
+        spec.dataSize = values.size() * sizeof(uint32_t);
+        spec.pData = values.data();
+        info.stage.pSpecializationInfo = &spec;
+        break;
+    }
     VkPipeline p = VK_NULL_HANDLE;
     VkResult r = vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &info, nullptr, &p);
     vkDestroyShaderModule(device_, module, nullptr);
     vk_check(r, ("vkCreateComputePipelines " + variant).c_str());
     pipelines_.emplace(variant, p);
     return p;
+}
+
+void Context::specialize(std::function<bool(const std::string&)> applies, std::vector<uint32_t> values) {
+    specializations_.emplace_back(std::move(applies), std::move(values));
 }
 
 VkCommandBuffer Context::begin(uint32_t slot) {

@@ -9,9 +9,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "vulkan_device.hpp"
 #include "vulkan_profiler.hpp"
@@ -72,6 +75,9 @@ public:
 
     // The compute pipeline of an embedded shader variant, created on first use.
     VkPipeline pipeline(const std::string& variant);
+    // Specialization constants (ids 0, 1, ...) for the variants `applies` accepts (the first
+    // such call's), for the pipelines created after this call (the shaders' defaults otherwise).
+    void specialize(std::function<bool(const std::string&)> applies, std::vector<uint32_t> values);
     VkPipelineLayout pipeline_layout() const { return layout_; }
 
     // Command buffer `slot` (< kCommandBuffers): begin() resets and begins it; end() closes it
@@ -104,6 +110,7 @@ private:
     VkPipelineLayout layout_ = VK_NULL_HANDLE;
     VkPhysicalDeviceMemoryProperties memory_{};
     std::map<std::string, VkPipeline> pipelines_;
+    std::vector<std::pair<std::function<bool(const std::string&)>, std::vector<uint32_t>>> specializations_;
     Buffer staging_;
     std::unique_ptr<Profiler> profiler_;
     bool use_subgroups_ = false;

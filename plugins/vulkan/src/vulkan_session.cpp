@@ -25,6 +25,7 @@ constexpr uint32_t kMatMatRows = 64;    // TM of mul_mm.comp
 // (within the noise): 2 stays.
 // Even, so that the RoPE pairs (2i, 2i+1) a product rotates (FLAG_ROPE) share a workgroup.
 constexpr uint32_t kMatVecRows = 2;
+constexpr uint32_t kMatVecInvocations = 128;  // WG_SIZE of the mul_mat_vec variants (CMakeLists.txt)
 constexpr uint32_t kMaxGroups = 65535;
 constexpr uint32_t kAttentionSplit = 32;  // SPLIT of attention_split.comp
 constexpr uint32_t kFusedNormMaxRow = 16384;  // MAX_N of rms_norm.comp's rounding variants
@@ -90,6 +91,28 @@ uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b 
 Session::Session(const apr_model_view& view, uint32_t n_ctx)
     : model_(ctx_, view), view_(model_.view()), n_ctx_(n_ctx) {
     if (n_ctx == 0) throw BackendError(APR_ERR_INVALID_ARGUMENT, "n_ctx is 0");
+    // Experiment knobs for the decode mat-vecs (mul_mat.comp's specialization constants):
+    // APR_VULKAN_MV_WG invocations per workgroup (a power of two, 32..1024; the variants that
+    // round a block in their last workgroup, _swiglu and _norm, keep at least 64, block_rounding.glsl's
+    // ROUND_BLOCK_GROUPS), APR_VULKAN_MV_UNROLL blocks each invocation loads before using them (1..4).
+    {
+        auto knob = [](const char* name, uint32_t fallback, uint32_t lo, uint32_t hi) {
+            const char* v = std::getenv(name);
+            const long n = v && *v ? std::strtol(v, nullptr, 10) : 0;
+            return n >= long(lo) && n <= long(hi) ? static_cast<uint32_t>(n) : fallback;
+        };
+        uint32_t wg = knob("APR_VULKAN_MV_WG", kMatVecInvocations, 32, 1024);
+        if ((wg & (wg - 1)) != 0) wg = kMatVecInvocations;
+        const uint32_t unroll = knob("APR_VULKAN_MV_UNROLL", 1, 1, 4);
+        if (wg != kMatVecInvocations || unroll != 1) {
+            auto rounds = [](const std::string& v) {
+                return v.find("_swiglu") != std::string::npos || v.find("_norm") != std::string::npos;
+            };
+            ctx_.specialize([rounds](const std::string& v) { return v.rfind("mul_mat_vec_", 0) == 0 && rounds(v); },
+                            {std::max<uint32_t>(wg, 64), unroll});
+            ctx_.specialize([](const std::string& v) { return v.rfind("mul_mat_vec_", 0) == 0; }, {wg, unroll});
+        }
+    }
     const uint64_t E = view.n_embd, Q = uint64_t(view.n_head) * view.head_dim,
                    KV = uint64_t(view.n_head_kv) * view.head_dim, F = view.n_ff, V = view.n_vocab;
     uint64_t per_token_scores = uint64_t(view.n_head) * n_ctx * 4;
