@@ -29,6 +29,7 @@
 #include "backend_error.hpp"
 #include "kernels.hpp"
 #include "launch.cuh"
+#include "mma_tile_store.cuh"
 #include "matmul_int8_pipelined.hpp"
 #include "weight_formats.cuh"
 
@@ -241,21 +242,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
     }
 
-    // Element e of tile (i, j): row g (+8 for e >= 2), token 2*t4 (+1 for odd e).
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int r = m0 + warp_m + 16 * i + g + 8 * (e >> 1);
-                const int tok = n0 + warp_n + 8 * j + 2 * t4 + (e & 1);
-                if (r >= rows || tok >= n_tokens) continue;
-                float v = acc[i][j][e];
-                if (bias) v += bias[r];
-                if (residual) v += residual[size_t(tok) * ldr + r];
-                y[size_t(tok) * ldy + r] = v;
-            }
+    store_mma_tiles(acc, m0 + warp_m, n0 + warp_n, g, t4, rows, n_tokens, y, ldy, bias, residual, ldr);
 }
 
 template <class F>
