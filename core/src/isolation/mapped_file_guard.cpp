@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "isolation/signal_safe_text.hpp"
 #include "log/log.hpp"
 
 namespace apr {
@@ -23,27 +24,8 @@ constexpr int kMaxMappings = 16;
 GuardedMapping g_mappings[kMaxMappings];
 std::atomic<int> g_count{0};
 
-void write_text(const char* s) {
-    size_t n = std::strlen(s);
-    while (n > 0) {
-        ssize_t w = ::write(STDERR_FILENO, s, n);
-        if (w <= 0) return;
-        s += w;
-        n -= size_t(w);
-    }
-}
-
-// Decimal without printf (not async-signal-safe).
-void write_number(uint64_t v) {
-    char buf[24];
-    int i = sizeof buf;
-    buf[--i] = '\0';
-    do {
-        buf[--i] = char('0' + v % 10);
-        v /= 10;
-    } while (v && i > 0);
-    write_text(buf + i);
-}
+using signal_safe::write_number;
+using signal_safe::write_text;
 
 void on_sigbus(int sig, siginfo_t* info, void*) {
     const auto* addr = static_cast<const uint8_t*>(info->si_addr);

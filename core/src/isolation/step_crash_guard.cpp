@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "isolation/signal_safe_text.hpp"
+
 namespace apr {
 
 namespace {
@@ -21,29 +23,10 @@ std::atomic<uint32_t> g_position{0};
 std::atomic<bool> g_armed{false};
 struct sigaction g_previous[kMaxSignal];
 
-void write_text(const char* s) {
-    size_t n = std::strlen(s);
-    while (n > 0) {
-        const ssize_t w = ::write(STDERR_FILENO, s, n);
-        if (w <= 0) return;
-        s += w;
-        n -= size_t(w);
-    }
-}
+using signal_safe::write_number;
+using signal_safe::write_text;
 
-// Decimal without printf, which is not async-signal-safe.
-void write_number(uint64_t v) {
-    char buf[24];
-    int i = sizeof buf;
-    buf[--i] = '\0';
-    do {
-        buf[--i] = char('0' + v % 10);
-        v /= 10;
-    } while (v && i > 0);
-    write_text(buf + i);
-}
-
-// strsignal is not async-signal-safe either.
+// Not strsignal: it is not async-signal-safe.
 const char* signal_text(int sig) {
     switch (sig) {
         case SIGSEGV: return "Segmentation fault";
