@@ -112,6 +112,19 @@ std::unique_ptr<apr::Model> synthetic(const std::string& arch, uint32_t type, co
     return apr::Model::load(path.string());
 }
 
+// Logits of `tokens` decoded one step at a time in a fresh session ([position][vocab]): how the
+// tests compare decode settings (graph or plain launches, KV type, fused epilogues) run by run.
+std::vector<float> decode_one_at_a_time(const CudaPlugin& plugin, const apr_model_view& view, uint32_t n_ctx,
+                                        const std::vector<int32_t>& tokens) {
+    CudaSession session(plugin, view, n_ctx);
+    INFO(session.open_error());
+    REQUIRE(session.open_status() == APR_OK);
+    std::vector<float> out(tokens.size() * view.n_vocab, 0.0f);
+    for (uint32_t p = 0; p < tokens.size(); ++p)
+        REQUIRE(plugin.step(session.get(), &tokens[p], 1, p, 0, &out[p * view.n_vocab]) == APR_OK);
+    return out;
+}
+
 void check_type(uint32_t type, const char* type_name) {
     CudaPlugin plugin;
     std::string why;
@@ -249,15 +262,8 @@ TEST_CASE("cuda: decode graph replays match plain launches and an f16 KV cache s
     const size_t V = view.n_vocab;
     const uint32_t n_ctx = 128;
 
-    auto run = [&](std::vector<float>& out) {
-        CudaSession session(plugin, view, n_ctx);
-        INFO(session.open_error());
-        REQUIRE(session.open_status() == APR_OK);
-        std::vector<int32_t> tokens = {1, 5, 9, 300, 42, 7, 8, 100};
-        out.assign(tokens.size() * V, 0.0f);
-        for (uint32_t p = 0; p < tokens.size(); ++p)
-            REQUIRE(plugin.step(session.get(), &tokens[p], 1, p, 0, &out[p * V]) == APR_OK);
-    };
+    const std::vector<int32_t> tokens = {1, 5, 9, 300, 42, 7, 8, 100};
+    auto run = [&](std::vector<float>& out) { out = decode_one_at_a_time(plugin, view, n_ctx, tokens); };
     std::vector<float> graph, plain, f16;
     run(graph);
     {
@@ -289,15 +295,8 @@ TEST_CASE("cuda: fused decode epilogues match the separate preparation kernels",
         auto model = synthetic("llama", type, std::string("epilogues_") + name);
         const apr_model_view& view = model->view();
         const size_t V = view.n_vocab;
-        auto run = [&](std::vector<float>& out) {
-            CudaSession session(plugin, view, 128);
-            INFO(session.open_error());
-            REQUIRE(session.open_status() == APR_OK);
-            std::vector<int32_t> tokens = {1, 5, 9, 300, 42, 7, 8, 100, 3, 77};
-            out.assign(tokens.size() * V, 0.0f);
-            for (uint32_t p = 0; p < tokens.size(); ++p)
-                REQUIRE(plugin.step(session.get(), &tokens[p], 1, p, 0, &out[p * V]) == APR_OK);
-        };
+        const std::vector<int32_t> tokens = {1, 5, 9, 300, 42, 7, 8, 100, 3, 77};
+        auto run = [&](std::vector<float>& out) { out = decode_one_at_a_time(plugin, view, 128, tokens); };
         std::vector<float> fused, fused_plain, separate;
         run(fused);
         {
