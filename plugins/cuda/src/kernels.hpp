@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "l2_warm.hpp"
+
 namespace apr_cuda {
 
 // A weight matrix in device memory: `rows` rows of `cols` elements of `type`, each row
@@ -121,8 +123,10 @@ void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t
 struct RopeParams;
 struct KvLayer;
 struct AttentionShape;
+// `warm`: the next product's weights to prefetch into L2 (l2_warm.hpp), for these three and the
+// two fusions below.
 bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopeParams& p, const KvLayer& kv,
-                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream);
+                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream, const L2Warm& warm = {});
 // Decode-step fusions (one token) of a product with the preparation of the next product's input,
 // which saves the preparation kernel's launch: each enqueues nothing and returns false where it
 // does not apply (weights not of a segmented type (Q4_0x8, Q4_K), the next type's format not
@@ -132,13 +136,13 @@ bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopePa
 // (ActInput::norm_sumsq) to the next product.
 bool matmul_residual_norm(const DeviceMatrix& W, const ActInput& in, float* x, const float* norm_weight, float eps,
                           uint32_t next_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
-                          cudaStream_t stream);
+                          cudaStream_t stream, const L2Warm& warm = {});
 // Whether products with `weight_type` take an input with a deferred RMSNorm.
 bool takes_deferred_norm(uint32_t weight_type);
 // h = silu(gate . in) * (up . in), and `next` = h prepared for down_type.
 bool matmul_gate_up_swiglu(const DeviceMatrix& gate, const DeviceMatrix& up, const ActInput& in, float* h,
                            uint32_t down_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
-                           cudaStream_t stream);
+                           cudaStream_t stream, const L2Warm& warm = {});
 // The two kernels behind matmul, for the tests that compare them.
 void matvec_only(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                  const float* residual, int ldr, cudaStream_t stream);

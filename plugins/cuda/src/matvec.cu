@@ -506,7 +506,7 @@ void matmul_group(const MatmulOut* outs, int n, const ActInput& in, cudaStream_t
 }
 
 bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopeParams& p, const KvLayer& kv,
-                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream) {
+                     const AttentionShape& s, const int32_t* positions, cudaStream_t stream, const L2Warm& warm) {
     const DeviceMatrix& W0 = *qkv[0].W;
     if (in.n_tokens != 1 || !is_segmented_type(W0.type) || act_format_for(W0.type) != in.format ||
         in.cols != W0.cols || p.rope_type != APR_ROPE_NORM || p.head_dim % 2 != 0 || p.n_rot % 2 != 0 ||
@@ -524,7 +524,9 @@ bool matmul_qkv_rope(const MatmulOut (&qkv)[3], const ActInput& in, const RopePa
     rope.vc = kv.v;
     rope.kv_f16 = kv.f16;
     const SegNorm norm = seg_norm(in);
-    launch_matvec_segmented(W0.type, make_jobs(qkv, 3, 0), W0.row_bytes, W0.cols, 1, in.q, in.ds, &rope,
+    Q8Jobs jobs = make_jobs(qkv, 3, 0);
+    jobs.warm = warm;
+    launch_matvec_segmented(W0.type, jobs, W0.row_bytes, W0.cols, 1, in.q, in.ds, &rope,
                             norm.sumsq ? &norm : nullptr, nullptr, g_sm_count, stream);
     check_launch("segmented matvec kernel (fused RoPE)");
     return true;
@@ -558,7 +560,7 @@ bool takes_deferred_norm(uint32_t weight_type) { return is_segmented_type(weight
 
 bool matmul_residual_norm(const DeviceMatrix& W, const ActInput& in, float* x, const float* norm_weight, float eps,
                           uint32_t next_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, const L2Warm& warm) {
     if (!epilogue_fits(W, in, next_type, W.rows, out, e) || W.rows / 256 > kMaxNormSlots) return false;
     const MatmulOut o{&W, x, W.rows, nullptr, x, W.rows};
     SegPrep prep{};
@@ -571,7 +573,9 @@ bool matmul_residual_norm(const DeviceMatrix& W, const ActInput& in, float* x, c
     prep.sumsq = e.sumsq;
     prep.counters = e.counters;
     const SegNorm norm = seg_norm(in);
-    launch_matvec_segmented(W.type, make_jobs(&o, 1, 0), W.row_bytes, W.cols, 1, in.q, in.ds, nullptr,
+    Q8Jobs jobs = make_jobs(&o, 1, 0);
+    jobs.warm = warm;
+    launch_matvec_segmented(W.type, jobs, W.row_bytes, W.cols, 1, in.q, in.ds, nullptr,
                             norm.sumsq ? &norm : nullptr, &prep, g_sm_count, stream);
     check_launch("segmented matvec kernel (fused residual + RMSNorm preparation)");
     next = prepared_by_epilogue(prep.format, W.rows, out);
@@ -583,7 +587,7 @@ bool matmul_residual_norm(const DeviceMatrix& W, const ActInput& in, float* x, c
 
 bool matmul_gate_up_swiglu(const DeviceMatrix& gate, const DeviceMatrix& up, const ActInput& in, float* h,
                            uint32_t down_type, const ActScratch& out, const EpilogueScratch& e, ActInput& next,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, const L2Warm& warm) {
     if (up.type != gate.type || up.rows != gate.rows || up.cols != gate.cols || up.row_bytes != gate.row_bytes ||
         !epilogue_fits(gate, in, down_type, gate.rows, out, e))
         return false;
@@ -591,6 +595,7 @@ bool matmul_gate_up_swiglu(const DeviceMatrix& gate, const DeviceMatrix& up, con
     Q8Jobs jobs = make_jobs(outs, 2, 0);
     jobs.interleaved = true;
     jobs.job[1].first_row = 0;
+    jobs.warm = warm;
     SegPrep prep{};
     prep.mode = SegPrepMode::Swiglu;
     prep.format = act_format_for(down_type);

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels.hpp"
+#include "l2_warm.hpp"
 
 namespace apr_cuda {
 
@@ -31,6 +32,9 @@ struct Q8Jobs {
     // so that one warp holds gate row i and up row i (SwiGLU fused, SegPrep); first_row is 0 for
     // both. Only the segmented kernel (matvec_seg.cu) takes such jobs.
     bool interleaved;
+    // The next product's weights, prefetched into L2 by the segmented kernel's blocks once their
+    // own loads are done (l2_warm.hpp).
+    L2Warm warm;
 };
 
 // The job holding launch row `row`, field by field (a dynamically indexed parameter array would

@@ -310,16 +310,22 @@ struct Shape {
 };
 
 // FormatQ4_Kx8 under a register cap of three blocks per SM (80 registers) instead of four (64,
-// where ptxas spills about 100 bytes in the 2- and 4-row kernels): APR_CUDA_Q4KX8_BLOCKS=4|3
-// picks one, for measuring which costs less.
+// where ptxas spills about 100 bytes in the 2- and 4-row kernels), except the one-row kernels
+// (wo, down), which fit 64 registers without spilling: at three blocks per SM their 512 blocks
+// need a second, mostly idle wave on the H200's 132 SMs. APR_CUDA_Q4KX8_BLOCKS=4|3|mixed
+// (default mixed) picks one, for measuring which costs less. H200 7B Q4_K tg128 in one run:
+// 3 blocks 453.6 tokens/s, mixed 480.6.
 struct Q4Kx8ThreeBlocks : FormatQ4_Kx8 {};
+struct Q4Kx8Mixed : FormatQ4_Kx8 {};
 
 // Blocks of 8 warps per SM to ask the register allocator for, so that enough loads are in
 // flight: for one token four (Q4_0x8, Q4_Kx8) or three (Q4_K as stored, more registers per
 // segment), two for more tokens. The one-token kernels do not spill (checked with -Xptxas -v).
-template <class F, int B>
+template <class F, int R, int B>
 constexpr int min_blocks() {
-    return B > 1 ? 2 : (F::type == APR_TYPE_Q4_K || std::is_same_v<F, Q4Kx8ThreeBlocks>) ? 3 : 4;
+    if (B > 1) return 2;
+    if (std::is_same_v<F, Q4Kx8Mixed>) return R == 1 ? 4 : 3;
+    return (F::type == APR_TYPE_Q4_K || std::is_same_v<F, Q4Kx8ThreeBlocks>) ? 3 : 4;
 }
 
 // What a launch does beyond y = W . in (one-token launches only): apply the input's deferred
@@ -329,7 +335,7 @@ constexpr int min_blocks() {
 enum class SegEpilogue { Plain, DeferredNorm, ResidualNorm, Swiglu };
 
 template <class F, int R, int B, SegEpilogue E>
-__global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
+__global__ void __launch_bounds__(32 * kWarps, min_blocks<F, R, B>())
     matvec_seg_kernel(Q8Jobs jobs, size_t row_bytes, int n_groups, const int8_t* __restrict__ xq,
                       const float2* __restrict__ xds, SegRope rope, bool with_rope, SegNorm norm, SegPrep prep) {
     constexpr int G = Shape<R, B>::G;
@@ -411,6 +417,7 @@ __global__ void __launch_bounds__(32 * kWarps, min_blocks<F, B>())
     }
 
     allow_next_kernel();  // only the reductions and stores are left: let the next kernel's blocks in
+    if (threadIdx.x == 0) warm_l2_share(jobs.warm);
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
@@ -473,8 +480,12 @@ int forced_rows() {
     return forced;
 }
 
+// APR_CUDA_Q4KX8_BLOCKS: 3, 4, or anything else (mixed) -> 3, 4 or 0.
 int q4kx8_blocks() {
-    static const int n = env_int("APR_CUDA_Q4KX8_BLOCKS", 3);
+    static const int n = [] {
+        const int v = env_int("APR_CUDA_Q4KX8_BLOCKS", 0);
+        return v == 3 || v == 4 ? v : 0;
+    }();
     return n;
 }
 
@@ -574,8 +585,10 @@ void launch_matvec_segmented(uint32_t type, const Q8Jobs& jobs, size_t row_bytes
         go(FormatQ4_K{});
     else if (type == kTypeQ4_Kx8 && q4kx8_blocks() == 3)
         go(Q4Kx8ThreeBlocks{});
-    else if (type == kTypeQ4_Kx8)
+    else if (type == kTypeQ4_Kx8 && q4kx8_blocks() == 4)
         go(FormatQ4_Kx8{});
+    else if (type == kTypeQ4_Kx8)
+        go(Q4Kx8Mixed{});
     else
         throw BackendError(APR_ERR_INTERNAL, "segmented matvec: unexpected weight type");
 }

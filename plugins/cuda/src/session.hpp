@@ -69,6 +69,9 @@ private:
     // deferred, SwiGLU fused: matmul_residual_norm, matmul_gate_up_swiglu) where they can;
     // APR_CUDA_NO_NORM_FUSION=1 keeps the separate preparation kernels (for A/B measurements).
     bool fuse_epilogues_ = true;
+    // Bytes of the next product's weights each decode product prefetches into L2 (l2_warm.hpp);
+    // APR_CUDA_L2_WARM_KB (0: none).
+    size_t l2_warm_bytes_ = 0;
     std::vector<cudaEvent_t> profile_events_;
     std::vector<const char*> profile_names_;
     size_t profile_marks_ = 0;
