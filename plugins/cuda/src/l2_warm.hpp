@@ -30,13 +30,16 @@ __device__ __forceinline__ void warm_l2_share(const L2Warm& w) {
 #pragma unroll
     for (int k = 0; k < L2Warm::kRanges; ++k) {
         if (w.bytes[k] == 0) continue;
-        // Slices of whole 16-byte units (the instruction's granule), block b takes slice b.
-        const uint32_t units = w.bytes[k] / 16;
+        // Slices of whole 16-byte units (the instruction's granule and alignment) from the first
+        // aligned address on, block b takes slice b.
+        const size_t skip = (16 - reinterpret_cast<uintptr_t>(w.p[k]) % 16) % 16;
+        if (w.bytes[k] <= skip) continue;
+        const uint32_t units = uint32_t((w.bytes[k] - skip) / 16);
         const uint32_t per = (units + gridDim.x - 1) / gridDim.x;
         const uint32_t first = per * blockIdx.x;
         if (first >= units) continue;
         const uint32_t n = min(per, units - first);
-        const uint8_t* a = w.p[k] + size_t(first) * 16;
+        const uint8_t* a = w.p[k] + skip + size_t(first) * 16;
         asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(a), "r"(n * 16) : "memory");
     }
 #endif
