@@ -373,8 +373,9 @@ TEST_CASE("cuda: tensor-core prefill attention matches the SIMT kernel and the r
             }
             CHECK(tc != simt);  // the tensor-core kernel did run (f16 rounding: not bit-identical)
             Worst vs_simt, vs_ref;
-            compare(tc, simt, V, 0.9995, vs_simt, "tensor cores vs SIMT");
-            compare(tc, theirs, V, 0.999, vs_ref, "tensor cores vs reference");
+            // f32 weights keep the logits close to both (H200: 1 - cosine about 2e-7 either way).
+            compare(tc, simt, V, 0.99999, vs_simt, "tensor cores vs SIMT");
+            compare(tc, theirs, V, 0.99999, vs_ref, "tensor cores vs reference");
             std::cout << "[cuda] prefill attention on tensor cores, head_dim " << 256 / n_head << ", " << kv
                       << " cache, 300 tokens after 45: worst cosine vs SIMT " << std::setprecision(8)
                       << vs_simt.cosine << ", vs reference " << vs_ref.cosine << ", max |diff| vs reference "
