@@ -3,8 +3,9 @@
 // decode steps fed the reference's argmax (the decode graph), and a rewind continued with a
 // short multi-token step (the mat-vec path for a few tokens) and one more decode step. Plus: prefills longer than one
 // chunk with RoPE scaling and rope_freqs, odd sizes that are not multiples of 32, the decode
-// graph against plain launches, an f16 KV cache, the step contract's errors, and 200-token
-// prefills whose tiles have partial edges (rows, tokens, reduction steps) for every quantized type.
+// graph against plain launches, an f16 KV cache, the step contract's errors, 200-token prefills
+// whose tiles have partial edges (rows, tokens, reduction steps) for every quantized type, and the
+// tensor-core prefill attention against the SIMT one.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -314,6 +315,72 @@ TEST_CASE("cuda: fused decode epilogues match the separate preparation kernels",
         std::cout << "[cuda] " << name << " fused decode epilogues vs separate kernels: worst cosine "
                   << std::setprecision(8) << worst.cosine << ", max |diff| " << std::setprecision(3) << worst.max_abs
                   << std::endl;
+    }
+}
+
+// The tensor-core prefill attention (attention_prefill_mma.cu) against the SIMT prefill kernel
+// (APR_CUDA_TC_ATTENTION=0) and the reference: a 300-token prompt after 45 earlier tokens, so the
+// positions of the 5 query tiles (the last one partial) start at 45 and their keys span several
+// tiles; head_dim 64 with two heads per KV head (GQA) and head_dim 128, f32 and f16 caches.
+TEST_CASE("cuda: tensor-core prefill attention matches the SIMT kernel and the reference after earlier tokens",
+          "[cuda]") {
+    CudaPlugin plugin;
+    std::string why;
+    APR_SKIP_TEST_UNLESS(plugin.device_present(why), why);
+    const uint32_t n_ctx = 400, first = 45, n = 300;
+    for (const auto& [n_head, n_head_kv] : {std::pair{4u, 2u}, std::pair{2u, 2u}}) {
+        apr::SyntheticModelSpec spec;
+        spec.arch = "llama";
+        spec.n_vocab = 512;
+        spec.n_embd = 256;
+        spec.n_layer = 2;
+        spec.n_head = n_head;
+        spec.n_head_kv = n_head_kv;
+        spec.n_ff = 512;
+        spec.n_ctx = n_ctx;
+        spec.weight_type = APR_TYPE_F32;  // no rounding of the products' inputs: the attention's shows
+        spec.seed = 31;
+        const auto path = apr::test::scratch_dir("cuda_tc_attention_" + std::to_string(n_head)) / "model.gguf";
+        apr::write_synthetic_model(path.string(), spec);
+        auto model = apr::Model::load(path.string());
+        const apr_model_view& view = model->view();
+        const size_t V = view.n_vocab;
+        std::vector<int32_t> tokens(first + n);
+        for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 41 + 7) % V);
+        // The logits of the n tokens after the first ones, each step a prefill.
+        auto prefill_after_first = [&]() {
+            CudaSession session(plugin, view, n_ctx);
+            INFO(session.open_error());
+            REQUIRE(session.open_status() == APR_OK);
+            std::vector<float> last(V), out(size_t(n) * V);
+            REQUIRE(plugin.step(session.get(), tokens.data(), first, 0, 0, last.data()) == APR_OK);
+            REQUIRE(plugin.step(session.get(), tokens.data() + first, n, first, APR_STEP_LOGITS_ALL, out.data()) ==
+                    APR_OK);
+            return out;
+        };
+        ReferenceForward ref(view, n_ctx);
+        std::vector<float> ref_last(V), theirs(size_t(n) * V);
+        ref.step(tokens.data(), first, 0, false, ref_last.data());
+        ref.step(tokens.data() + first, n, first, true, theirs.data());
+        for (const char* kv : {"f32", "f16"}) {
+            CAPTURE(n_head, n_head_kv, kv);
+            ScopedEnv kv_type("APR_CUDA_KV", kv);
+            const std::vector<float> tc = prefill_after_first();
+            std::vector<float> simt;
+            {
+                ScopedEnv simt_attention("APR_CUDA_TC_ATTENTION", "0");
+                simt = prefill_after_first();
+            }
+            CHECK(tc != simt);  // the tensor-core kernel did run (f16 rounding: not bit-identical)
+            Worst vs_simt, vs_ref;
+            // f32 weights keep the logits close to both (H200: 1 - cosine about 2e-7 either way).
+            compare(tc, simt, V, 0.99999, vs_simt, "tensor cores vs SIMT");
+            compare(tc, theirs, V, 0.99999, vs_ref, "tensor cores vs reference");
+            std::cout << "[cuda] prefill attention on tensor cores, head_dim " << 256 / n_head << ", " << kv
+                      << " cache, 300 tokens after 45: worst cosine vs SIMT " << std::setprecision(8)
+                      << vs_simt.cosine << ", vs reference " << vs_ref.cosine << ", max |diff| vs reference "
+                      << std::setprecision(3) << vs_ref.max_abs << std::endl;
+        }
     }
 }
 

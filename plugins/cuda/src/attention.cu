@@ -343,7 +343,9 @@ __global__ void __launch_bounds__(32 * kWarps, 4)
     if (threadIdx.x < 32) quantize_q8k_256(out + o0, q8 + o0, q8_ds + o0 / 32, threadIdx.x);
 }
 
-// Prefill: a block per (head, tile of kPrefillQueries consecutive tokens); each warp owns
+// Prefill on the SIMT cores, for the head_dims that the tensor-core kernel
+// (attention_prefill_mma.cu) does not take and with APR_CUDA_TC_ATTENTION=0: a block per (head,
+// tile of kPrefillQueries consecutive tokens); each warp owns
 // kQueriesPerWarp queries. Tiles of 32 keys and their values are loaded once into shared memory
 // (coalesced) and used by all the block's queries, instead of every query reading the cache on
 // its own; per query the same online softmax as the split kernel's, lane = key for the scores and lane = output
@@ -481,7 +483,7 @@ int attention_resident_blocks(bool kv_f16, int head_dim) {
 
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
                int n_splits, int split_keys, float* partial_acc, float* partial_ml, int* split_counters, float* out,
-               ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream) {
+               ActFormat out_format, int8_t* out_q, float2* out_ds, bool tensor_cores, cudaStream_t stream) {
     if (out_q && !attention_quantizes(s, n_tokens, out_format))
         throw BackendError(APR_ERR_INTERNAL, "attention: a quantized output asked for where the kernel cannot give it");
     const bool q8k = out_q && out_format == ActFormat::Q8_K;
@@ -500,6 +502,7 @@ void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const
                                                  " supported)");
     const float scale = 1.0f / sqrtf(float(s.head_dim));
     if (n_tokens >= kPrefillQueries) {
+        if (tensor_cores && attention_prefill_mma(q, kv, s, positions, n_tokens, out, stream)) return;
         const dim3 grid(s.n_head, (n_tokens + kPrefillQueries - 1) / kPrefillQueries);
         const size_t smem = prefill_smem_bytes(s.head_dim);
         if (kv.f16) {

@@ -196,10 +196,17 @@ void rope_and_store_kv(float* q, float* k, const float* v, const int32_t* positi
 // before the first call (the kernel leaves them zero again).
 // With out_q / out_ds set, the output is also prepared for a product as `out_format` (Q8_0 or
 // Q8_K: [n_tokens][cols] int8 and [n_tokens][cols/32] {scale, sum}, the bits prepare_input
-// gives), which only the decode path does: see attention_quantizes.
+// gives), which only the decode path does: see attention_quantizes. A prefill (16 tokens or more)
+// runs on tensor cores (attention_prefill_mma) where tensor_cores is set and the head_dim allows,
+// else on the SIMT prefill kernel.
 void attention(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions, int n_tokens,
                int n_splits, int split_keys, float* partial_acc, float* partial_ml, int* split_counters, float* out,
-               ActFormat out_format, int8_t* out_q, float2* out_ds, cudaStream_t stream);
+               ActFormat out_format, int8_t* out_q, float2* out_ds, bool tensor_cores, cudaStream_t stream);
+// Causal attention of a prefill (positions as for attention) on tensor cores: f16 queries, keys and
+// values (rounded from the cache), f32 sums and softmax. Enqueues nothing and returns false for a
+// head_dim it has no kernel for (it takes 64 and 128).
+bool attention_prefill_mma(const float* q, const KvLayer& kv, const AttentionShape& s, const int32_t* positions,
+                           int n_tokens, float* out, cudaStream_t stream);
 bool attention_quantizes(const AttentionShape& s, int n_tokens, ActFormat format);
 // Blocks of the decode attention kernel (one per head, token and split) that one SM holds at once.
 int attention_resident_blocks(bool kv_f16, int head_dim);

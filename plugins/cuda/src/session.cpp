@@ -44,6 +44,7 @@ Session::Session(const apr_model_view& model, uint32_t n_ctx) : layout_(check_mo
     // product still streaming.
     l2_warm_bytes_ = size_t(8) << 20;
     if (const char* kb = std::getenv("APR_CUDA_L2_WARM_KB")) l2_warm_bytes_ = size_t(std::max(0L, std::atol(kb))) << 10;
+    tc_attention_ = !env_is("APR_CUDA_TC_ATTENTION", "0");
     configure_matvec(int(prop.sharedMemPerBlockOptin), n_sm_);
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     try {
@@ -376,7 +377,7 @@ void Session::enqueue_forward(int nt, int n_out_rows, int n_splits) {
         const bool attn_q8 = attention_quantizes(as, nt, wo_format);
         attention(q, L.kv, as, positions, nt, n_splits, split_keys_, partial_acc_.get<float>(),
                   partial_ml_.get<float>(), split_counters_.get<int>(), attn, wo_format, attn_q8 ? act_.q : nullptr,
-                  attn_q8 ? act_.ds : nullptr, stream_);
+                  attn_q8 ? act_.ds : nullptr, tc_attention_, stream_);
         mark("attention");
         if (attn_q8) {
             in = ActInput{};

@@ -72,6 +72,9 @@ private:
     // Bytes of the next product's weights each decode product prefetches into L2 (l2_warm.hpp);
     // APR_CUDA_L2_WARM_KB (0: none).
     size_t l2_warm_bytes_ = 0;
+    // Prefill attention on tensor cores (attention_prefill_mma) where the head_dim allows;
+    // APR_CUDA_TC_ATTENTION=0 keeps the SIMT prefill kernel (for A/B measurements).
+    bool tc_attention_ = true;
     std::vector<cudaEvent_t> profile_events_;
     std::vector<const char*> profile_names_;
     size_t profile_marks_ = 0;
