@@ -16,11 +16,12 @@
 //   exact int32; the one rounding moves from w_scale * x_scale to w_scale * dot.
 // Pipeline of step s (after the one barrier): copy step s + 2's raw weights and step s + 1's
 // activations; decode step s + 1's raw weights into the other int8 tile; MMAs on step s.
+// The per-step copies and the decode are kept to few integer instructions (32-bit index math,
+// fixed per-thread layouts): in the first version they were 40% of the kernel's instructions.
 //
 // Needs the shared memory of two raw weight stages, so formats with more than 236 raw bytes per
 // row and step (Q8_0) stay on the older kernel.
 #include <cstdlib>
-#include <cstring>
 
 #include "backend_error.hpp"
 #include "int8_mma_primitives.cuh"
@@ -40,6 +41,9 @@ constexpr int kThreads = 512;
 constexpr int kPitch = 32 * kStepChunks + 16;  // int8 row pitch: 272 bytes, ldmatrix rows hit distinct banks
 constexpr size_t kMaxSharedBytes = 227 * 1024;  // opt-in limit of one block on sm_90
 
+// The decode's thread layout (a warp per 32 rows of one chunk, two rounds) is written for these.
+static_assert(kThreads == 512 && kRowsPerBlock == 128 && kStepChunks == 8, "decode layout");
+
 template <class F>
 constexpr int kStepRawBytes = kStepChunks * F::kBlockBytes / F::kBlockChunks;
 
@@ -57,7 +61,8 @@ constexpr bool fits() {
     return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes;
 }
 
-template <class F>
+// kUnroll: chunks per unrolled MMA loop iteration; kSplitDecode: see the MMA loop.
+template <class F, int kUnroll, bool kSplitDecode>
 __global__ void __launch_bounds__(kThreads, 1)
     matmul_int8_overlapped_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks,
                                   const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens,
@@ -82,29 +87,32 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int cols = n_chunks * 32;
     const int n_steps = (n_chunks + kStepChunks - 1) / kStepChunks;
 
+    // Raw weights of `step`: 16-byte pieces, row-major, in 32-bit index math (a row of a weight
+    // matrix is far below 2 GiB); rows past the end and bytes past a row's end read as zeros.
+    const int row_bytes_i = int(row_bytes);
     auto load_raw = [&](int step, int buf) {
-        const size_t w_off = size_t(step * kStepChunks / F::kBlockChunks) * F::kBlockBytes;
+        constexpr int kPieces = kRaw / 16, kCopies = kRowsPerBlock * kPieces;
         uint8_t* raw = raw_s + buf * kRowsPerBlock * kRaw;
-        for (int idx = tid; idx < kRowsPerBlock * (kRaw / 16); idx += kThreads) {
-            const int r = idx / (kRaw / 16), p = idx % (kRaw / 16);
-            const size_t off = w_off + 16 * size_t(p);
-            const uint8_t* src = W;
-            int bytes = 0;  // rows past the end and bytes past a row's end read as zeros
-            if (m0 + r < rows && off < row_bytes) {
-                src = W + size_t(m0 + r) * row_bytes + off;
-                bytes = row_bytes - off < 16 ? int(row_bytes - off) : 16;
-            }
-            copy16_async(raw + r * kRaw + 16 * p, src, bytes);
+#pragma unroll
+        for (int k = 0; k < (kCopies + kThreads - 1) / kThreads; ++k) {
+            const int idx = tid + kThreads * k;
+            if (kCopies % kThreads != 0 && idx >= kCopies) break;
+            const int r = idx / kPieces, p = idx - r * kPieces;
+            const int off = step * kRaw + 16 * p;
+            const int left = row_bytes_i - off;
+            const bool ok = m0 + r < rows && left > 0;
+            copy16_async(raw + r * kRaw + 16 * p, ok ? W + size_t(m0 + r) * row_bytes + off : W,
+                         ok ? (left < 16 ? left : 16) : 0);
         }
     };
     auto load_x = [&](int step, int buf) {
         const int c0 = step * kStepChunks;
         uint8_t* xb = x_s + buf * kTokensPerBlock * kPitch;
+        const int p = tid & 15, col = c0 * 32 + 16 * p;
 #pragma unroll
         for (int k = 0; k < kTokensPerBlock * 16 / kThreads; ++k) {
-            const int idx = tid + kThreads * k;
-            const int t = idx >> 4, p = idx & 15;
-            const int tok = n0 + t, col = c0 * 32 + 16 * p;
+            const int t = (tid >> 4) + kThreads / 16 * k;
+            const int tok = n0 + t;
             const bool ok = tok < n_tokens && col < cols;
             copy16_async(xb + t * kPitch + 16 * p, ok ? xq + size_t(tok) * cols + col : xq, ok ? 16 : 0);
         }
@@ -120,17 +128,18 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
     };
     // Raw weights of `step` (landed in raw buffer step & 1) -> int8 tile and scales of buffer step & 1.
-    auto decode = [&](int step) {
+    // Round `round` (0 or 1: rows 64 * round + 0..63) of that decode.
+    auto decode_round = [&](int step, int round) {
         const int buf = step & 1;
         const uint8_t* raw = raw_s + buf * kRowsPerBlock * kRaw;
         uint8_t* wt = w_s + buf * kRowsPerBlock * kPitch;
         float* sc = scale_s + buf * kStepChunks * kRowsPerBlock;
         float* mn = min_s + buf * kStepChunks * kRowsPerBlock;
         constexpr uint32_t zero4 = uint32_t(F::kZero) * 0x01010101u;
-#pragma unroll
-        for (int k = 0; k < kRowsPerBlock * kStepChunks / kThreads; ++k) {
-            const int idx = tid + kThreads * k;
-            const int r = idx / kStepChunks, j = idx % kStepChunks;
+        {
+            // A warp takes 32 neighbouring rows of one chunk (the same chunk in both rounds): its
+            // stores of the int8 rows (272-byte pitch) and of the scales hit distinct banks.
+            const int j = (tid >> 5) & 7, r = (tid & 31) + 32 * ((tid >> 8) + 2 * round);
             QuantChunk w;
             if (m0 + r < rows && step * kStepChunks + j < n_chunks) {
                 F::chunk_q8(raw + r * kRaw + (j / F::kBlockChunks) * F::kBlockBytes, j % F::kBlockChunks, w);
@@ -140,10 +149,13 @@ __global__ void __launch_bounds__(kThreads, 1)
                 w.a0 = w.a1 = w.m = 0.0f;
             }
             // The zero point leaves the integers here (bytewise, q - zero fits an int8), so the
-            // tensor cores sum a * (q - zero) exactly.
+            // tensor cores sum a * (q - zero) exactly. Each byte q < 2 * zero <= 32: setting its
+            // top bit first keeps the subtraction from borrowing across bytes, and clearing it
+            // after leaves q - zero mod 256 (three integer instructions, __vsub4 takes more).
             uint32_t q[8];
 #pragma unroll
-            for (int i = 0; i < 8; ++i) q[i] = F::kZero ? __vsub4(uint32_t(w.q[i]), zero4) : uint32_t(w.q[i]);
+            for (int i = 0; i < 8; ++i)
+                q[i] = F::kZero ? ((uint32_t(w.q[i]) | 0x80808080u) - zero4) ^ 0x80808080u : uint32_t(w.q[i]);
             uint4* dst = reinterpret_cast<uint4*>(wt + r * kPitch + 32 * j);
             dst[0] = make_uint4(q[0], q[1], q[2], q[3]);
             dst[1] = make_uint4(q[4], q[5], q[6], q[7]);
@@ -167,7 +179,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     commit_copies();
     wait_copies();
     __syncthreads();
-    decode(0);
+    decode_round(0, 0);
+    decode_round(0, 1);
 
     for (int step = 0; step < n_steps; ++step) {
         const int buf = step & 1;
@@ -179,15 +192,20 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (step + 2 < n_steps) load_raw(step + 2, buf);
         if (step + 1 < n_steps) load_x(step + 1, buf ^ 1);
         commit_copies();
-        if (step + 1 < n_steps) decode(step + 1);
+        const bool decode_next = step + 1 < n_steps;
+        if (decode_next) decode_round(step + 1, 0);
+        if (!kSplitDecode && decode_next) decode_round(step + 1, 1);
 
         const uint8_t* wt = w_s + buf * kRowsPerBlock * kPitch;
         const float* sc = scale_s + buf * kStepChunks * kRowsPerBlock;
         const float* mn = min_s + buf * kStepChunks * kRowsPerBlock;
         const uint8_t* xb = x_s + buf * kTokensPerBlock * kPitch;
         const float2* db = ds_s + buf * kStepChunks * kTokensPerBlock;
-#pragma unroll 2
+#pragma unroll kUnroll
         for (int k = 0; k < kStepChunks; ++k) {
+            // kSplitDecode: the second half of the next step's decode between this step's chunks
+            // 3 and 4, to spread the shared-memory traffic of the decode over the step.
+            if (kSplitDecode && k == kStepChunks / 2 && decode_next) decode_round(step + 1, 1);
             uint32_t a[2][4];
 #pragma unroll
             for (int i = 0; i < 2; ++i)
@@ -234,37 +252,44 @@ __global__ void __launch_bounds__(kThreads, 1)
     store_mma_tiles(acc, m0 + warp_m, n0 + warp_n, g, t4, rows, n_tokens, y, ldy, bias, residual, ldr);
 }
 
-template <class F>
+template <class F, int kUnroll, bool kSplitDecode>
 void launch_overlapped(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                        const float* residual, int ldr, cudaStream_t stream) {
+    constexpr auto kernel = matmul_int8_overlapped_kernel<F, kUnroll, kSplitDecode>;
     constexpr size_t smem = shared_bytes<F>();
     static const bool configured = [] {
-        cuda_check(cudaFuncSetAttribute(matmul_int8_overlapped_kernel<F>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        int(smem)),
+        cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
                    "cudaFuncSetAttribute (overlapped int8 matmul)");
         return true;
     }();
     (void)configured;
     const dim3 grid((in.n_tokens + kTokensPerBlock - 1) / kTokensPerBlock, (W.rows + kRowsPerBlock - 1) / kRowsPerBlock);
-    launch_kernel("overlapped int8 matmul kernel", matmul_int8_overlapped_kernel<F>, grid, kThreads, smem, stream,
-                  W.data, W.row_bytes, W.rows, W.cols / 32, in.q, in.ds, in.n_tokens, y, ldy, bias, residual, ldr);
+    launch_kernel("overlapped int8 matmul kernel", kernel, grid, kThreads, smem, stream, W.data, W.row_bytes, W.rows,
+                  W.cols / 32, in.q, in.ds, in.n_tokens, y, ldy, bias, residual, ldr);
 }
 
 }  // namespace
 
 bool matmul_int8_overlapped(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                             const float* residual, int ldr, cudaStream_t stream) {
-    // APR_CUDA_MM_V2=0: matmul_int8_pipelined's own kernel, for A/B measurements.
-    static const bool enabled = [] {
+    // APR_CUDA_MM_V2=0: matmul_int8_pipelined's own kernel, for A/B measurements; 1 (default):
+    // this kernel, MMA loop unrolled by 2, decode in one piece; 2: the decode split around the
+    // middle of the MMAs; 3: as 2, MMA loop unrolled by 4.
+    static const int variant = [] {
         const char* v = std::getenv("APR_CUDA_MM_V2");
-        return !(v && std::strcmp(v, "0") == 0);
+        return v && *v ? std::atoi(v) : 1;
     }();
-    if (!enabled) return false;
+    if (variant <= 0) return false;
     bool launched = false;
     dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
         if constexpr (fits<F>()) {
-            launch_overlapped<F>(W, in, y, ldy, bias, residual, ldr, stream);
+            if (variant == 2)
+                launch_overlapped<F, 2, true>(W, in, y, ldy, bias, residual, ldr, stream);
+            else if (variant == 3)
+                launch_overlapped<F, 4, true>(W, in, y, ldy, bias, residual, ldr, stream);
+            else
+                launch_overlapped<F, 2, false>(W, in, y, ldy, bias, residual, ldr, stream);
             launched = true;
         }
     });
