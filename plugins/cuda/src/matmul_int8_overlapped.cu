@@ -61,6 +61,17 @@ constexpr bool fits() {
     return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes;
 }
 
+// Where row r's weight scale (and min) goes among a chunk's 128: the rows g, g + 8, g + 16,
+// g + 24 of each 32 (the rows of an MMA thread, g = lane / 4) next to each other.
+__device__ __forceinline__ int scale_slot(int r) { return (r & ~31) | (r & 7) << 2 | (r >> 3 & 3); }
+
+__device__ __forceinline__ float4 load_shared_f4(const void* p) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+    float4 v;
+    asm volatile("ld.shared.v4.f32 {%0,%1,%2,%3}, [%4];\n" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(s));
+    return v;
+}
+
 // kUnroll: chunks per unrolled MMA loop iteration; kSplitDecode: see the MMA loop.
 template <class F, int kUnroll, bool kSplitDecode>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -159,8 +170,8 @@ __global__ void __launch_bounds__(kThreads, 1)
             uint4* dst = reinterpret_cast<uint4*>(wt + r * kPitch + 32 * j);
             dst[0] = make_uint4(q[0], q[1], q[2], q[3]);
             dst[1] = make_uint4(q[4], q[5], q[6], q[7]);
-            sc[j * kRowsPerBlock + r] = w.a0;
-            if constexpr (F::kHasMin) mn[j * kRowsPerBlock + r] = w.m;
+            sc[j * kRowsPerBlock + scale_slot(r)] = w.a0;
+            if constexpr (F::kHasMin) mn[j * kRowsPerBlock + scale_slot(r)] = w.m;
         }
     };
 
@@ -215,20 +226,22 @@ __global__ void __launch_bounds__(kThreads, 1)
             for (int jj = 0; jj < 2; ++jj)
                 load_fragments(b[jj], xb + (warp_n + 16 * jj + ((lane >> 4) << 3) + (lane & 7)) * kPitch + 32 * k +
                                           ((lane >> 3) & 1) * 16);
-            float sw[2][2], nswb[2][2], sm[2][2];
+            // Rows g, g + 8, g + 16, g + 24 of the warp's 32: one 16-byte read (scale_slot).
+            const float4 sw4 = load_shared_f4(sc + k * kRowsPerBlock + warp_m + 4 * g);
+            const float4 sm4 = F::kHasMin ? load_shared_f4(mn + k * kRowsPerBlock + warp_m + 4 * g) : float4{};
+            const float sw[2][2] = {{sw4.x, sw4.y}, {sw4.z, sw4.w}};
+            const float sm[2][2] = {{sm4.x, sm4.y}, {sm4.z, sm4.w}};
+            float nswb[2][2];
 #pragma unroll
             for (int i = 0; i < 2; ++i)
 #pragma unroll
-                for (int h = 0; h < 2; ++h) {
-                    const int r = warp_m + 16 * i + g + 8 * h;
-                    sw[i][h] = sc[k * kRowsPerBlock + r];
-                    nswb[i][h] = -sw[i][h] * kBias;  // exact, see the top of the file
-                    sm[i][h] = F::kHasMin ? mn[k * kRowsPerBlock + r] : 0.0f;
-                }
+                for (int h = 0; h < 2; ++h) nswb[i][h] = -sw[i][h] * kBias;  // exact, see the top of the file
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 const int tok = warp_n + 8 * j + 2 * t4;
-                const float4 pair = *reinterpret_cast<const float4*>(db + k * kTokensPerBlock + tok);
+                // One 16-byte read (the compiler splits a plain one into two 4-byte reads of the
+                // scales when the sums are not needed).
+                const float4 pair = load_shared_f4(db + k * kTokensPerBlock + tok);
                 const float dx[2] = {pair.x, pair.z};
                 const float dsum[2] = {pair.x * pair.y, pair.z * pair.w};
                 const uint32_t b0 = b[j >> 1][2 * (j & 1)], b1 = b[j >> 1][2 * (j & 1) + 1];
