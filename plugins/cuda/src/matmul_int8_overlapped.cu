@@ -20,7 +20,17 @@
 // fixed per-thread layouts): in the first version they were 40% of the kernel's instructions.
 //
 // Needs the shared memory of two raw weight stages, so formats with more than 236 raw bytes per
-// row and step (Q8_0) stay on the older kernel.
+// row and step (Q8_0) stay on the older kernel. Q5_K stays there too for now: with this kernel
+// its 200-token prefill test lost accuracy (cosine 0.99983 against 0.9999990; every other type
+// and the 1100-token Q4_K test matched the older kernel), far more than the changed rounding
+// order can explain, and the code it runs differs from Q4_K's only in chunk_q8 (which the older
+// kernel shares) and its 176 raw bytes per step (as Q5_0, whose test matched). To look into.
+//
+// H200, 7B pp512 (tokens/s, APR_CUDA_MM_V2=0 -> default): Q4_0 8,891 -> 10,430, Q4_K 8,058 ->
+// 9,232; per 512-token pass gate/up 18.1 -> 14.5 ms, QKV 10.1 -> 8.9, down 8.8 -> 7.0, wo 3.8 ->
+// 2.9 (variant 1). ncu, 11008 x 4096 x 512 Q4_0 (variant 1): 226 us, 4 warps per scheduler,
+// 1.47 eligible, stalls per issue: not selected 1.55, wait 0.84, math pipe 0.75, short
+// scoreboard 0.72, dispatch 0.70, barrier 0.60, long scoreboard 0.45.
 #include <cstdlib>
 
 #include "backend_error.hpp"
@@ -58,7 +68,11 @@ constexpr size_t shared_bytes() {
 
 template <class F>
 constexpr bool fits() {
-    return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes;
+    // Q5_K stays on the older kernel: on the H200 its 200-token prefill test (tests/cuda) came out
+    // at cosine 0.99983 here against 0.9999990 there, while every other type matched the older
+    // kernel's figures to eight digits; the cause is not found yet (see the kernel's notes).
+    return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes &&
+           F::type != APR_TYPE_Q5_K;
 }
 
 // Where row r's weight scale (and min) goes among a chunk's 128: the rows g, g + 8, g + 16,
@@ -285,24 +299,26 @@ void launch_overlapped(const DeviceMatrix& W, const ActInput& in, float* y, int 
 
 bool matmul_int8_overlapped(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                             const float* residual, int ldr, cudaStream_t stream) {
-    // APR_CUDA_MM_V2=0: matmul_int8_pipelined's own kernel, for A/B measurements; 1 (default):
-    // this kernel, MMA loop unrolled by 2, decode in one piece; 2: the decode split around the
-    // middle of the MMAs; 3: as 2, MMA loop unrolled by 4.
+    // APR_CUDA_MM_V2=0: matmul_int8_pipelined's own kernel, for A/B measurements; 2 (default):
+    // this kernel, MMA loop unrolled by 2, the decode split around the middle of the MMAs; 1: the
+    // decode in one piece before the MMAs; 3: as 2, MMA loop unrolled by 4. H200, 7B pp512,
+    // tokens/s for 0 / 1 / 2 / 3: Q4_0 8,891 / 10,310 / 10,430 / 10,412, Q4_K 8,058 / 8,945 /
+    // 9,232 / 9,281.
     static const int variant = [] {
         const char* v = std::getenv("APR_CUDA_MM_V2");
-        return v && *v ? std::atoi(v) : 1;
+        return v && *v ? std::atoi(v) : 2;
     }();
     if (variant <= 0) return false;
     bool launched = false;
     dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
         if constexpr (fits<F>()) {
-            if (variant == 2)
-                launch_overlapped<F, 2, true>(W, in, y, ldy, bias, residual, ldr, stream);
+            if (variant == 1)
+                launch_overlapped<F, 2, false>(W, in, y, ldy, bias, residual, ldr, stream);
             else if (variant == 3)
                 launch_overlapped<F, 4, true>(W, in, y, ldy, bias, residual, ldr, stream);
             else
-                launch_overlapped<F, 2, false>(W, in, y, ldy, bias, residual, ldr, stream);
+                launch_overlapped<F, 2, true>(W, in, y, ldy, bias, residual, ldr, stream);
             launched = true;
         }
     });
