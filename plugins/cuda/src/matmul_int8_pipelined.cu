@@ -18,7 +18,9 @@
 // H200, 7B pp512 against the 64 x 64 tiles alone: Q4_0 8,065 -> 8,926 tokens/s, Q4_K 6,354 ->
 // 7,909; the 4096 x 4096 product takes 352 us under ncu (1.35 GHz), issue-latency bound: 8 warps
 // per SM (255 registers, one block per SM for its 164 KB of shared memory) issue once per 4.1
-// cycles each. More warps in flight (smaller warp tiles, fewer registers) are the next step.
+// cycles each. matmul_int8_overlapped.cu (tried first; APR_CUDA_MM_V2=0 skips it) runs twice the
+// warps and overlaps the decode with the MMAs; this kernel stays for Q8_0 (too many raw bytes for
+// its shared memory) and for A/B measurements.
 //
 // Requirements, checked by int8_pipelined_supported: one scale per chunk (not Q6_K), raw
 // bytes of a step and of a row multiples of 16 (16-byte copies) and a 16-byte aligned matrix.
@@ -28,8 +30,10 @@
 
 #include "backend_error.hpp"
 #include "kernels.hpp"
+#include "int8_mma_primitives.cuh"
 #include "launch.cuh"
 #include "mma_tile_store.cuh"
+#include "matmul_int8_overlapped.hpp"
 #include "matmul_int8_pipelined.hpp"
 #include "weight_formats.cuh"
 
@@ -54,39 +58,6 @@ constexpr size_t shared_bytes() {
            size_t(kRowsPerBlock) * kPitch +                             // decoded weights
            size_t(2) * kStepChunks * kRowsPerBlock * sizeof(float);     // weight scales and mins
 }
-
-__device__ __forceinline__ void copy16_async(void* dst, const void* src, int src_bytes) {
-    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void copy8_async(void* dst, const void* src, int src_bytes) {
-    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(s), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
-
-__device__ __forceinline__ void load_fragments(uint32_t (&r)[4], const uint8_t* p) {
-    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-
-__device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// The MMAs start from the bits of 1.5 * 2^23 instead of zero: the integer they return is then
-// the float 1.5 * 2^23 + dot, exactly, for any |dot| < 2^22 (a chunk's dot product is at most
-// 32 * 128 * 128 = 2^19 in magnitude), and one float subtraction yields float(dot). That spares
-// the conversion instruction, which runs at a fraction of the float rate, and an integer add.
-constexpr int kBiasedZero = 0x4B400000;
-constexpr float kBias = 12582912.0f;  // 1.5 * 2^23
-__device__ __forceinline__ float unbias(int biased_dot) { return __int_as_float(biased_dot) - kBias; }
 
 template <class F>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -273,6 +244,7 @@ bool matmul_int8_pipelined(const DeviceMatrix& W, const ActInput& in, float* y, 
     if (!enabled || in.n_tokens < kPipelinedMinTokens || W.row_bytes % 16 != 0 || reinterpret_cast<uintptr_t>(W.data) % 16 != 0 ||
         reinterpret_cast<uintptr_t>(in.q) % 16 != 0 || reinterpret_cast<uintptr_t>(in.ds) % 8 != 0)
         return false;
+    if (matmul_int8_overlapped(W, in, y, ldy, bias, residual, ldr, stream)) return true;
     bool launched = false;
     dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
