@@ -35,7 +35,21 @@ struct PrepareArgs {
     float* rounded;    // F16 / BF16 output, pitch n
     int8_t* q;         // Q8_* output, pitch n
     float2* ds;        // Q8_* chunk scales and sums, pitch n / 32
+    // A lane's 8 values are two aligned float4 in every array (n and ldx multiples of 8, every
+    // pointer 16-byte aligned): the loads and stores then take 2 instructions instead of 8
+    // strided ones (H200, 512-token prefill: SwiGLU + preparation 72 -> ? us per launch).
+    bool vec;
 };
+
+__device__ __forceinline__ void load8(const float* p, float (&v)[8]) {
+    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+__device__ __forceinline__ void store8(float* p, const float (&v)[8]) {
+    reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -68,21 +82,39 @@ __global__ void __launch_bounds__(kThreads) prepare_kernel(PrepareArgs a) {
     for (int base = (blockIdx.y * kWarps + warp) * 256; base < n; base += gridDim.y * kWarps * 256) {
         const int e0 = base + lane * 8;
         float v[8];
+        if (a.vec && e0 < n) {
+            float in[8], other[8];
+            load8(xr + e0, in);
+            if constexpr (S == Source::Norm) load8(a.aux + e0, other);
+            if constexpr (S == Source::Swiglu) load8(a.aux + size_t(row) * n + e0, other);
 #pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            const int e = e0 + i;
-            float value = 0.0f;
-            if (e < n) {
+            for (int i = 0; i < 8; ++i) {
                 if constexpr (S == Source::Plain) {
-                    value = xr[e];
+                    v[i] = in[i];
                 } else if constexpr (S == Source::Norm) {
-                    value = xr[e] * scale * a.aux[e];
+                    v[i] = in[i] * scale * other[i];
                 } else {
-                    value = swiglu_value(xr[e], a.aux[size_t(row) * n + e]);
+                    v[i] = swiglu_value(in[i], other[i]);
                 }
-                if constexpr (S != Source::Plain) a.y[size_t(row) * n + e] = value;
             }
-            v[i] = value;
+            if constexpr (S != Source::Plain) store8(a.y + size_t(row) * n + e0, v);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                const int e = e0 + i;
+                float value = 0.0f;
+                if (e < n) {
+                    if constexpr (S == Source::Plain) {
+                        value = xr[e];
+                    } else if constexpr (S == Source::Norm) {
+                        value = xr[e] * scale * a.aux[e];
+                    } else {
+                        value = swiglu_value(xr[e], a.aux[size_t(row) * n + e]);
+                    }
+                    if constexpr (S != Source::Plain) a.y[size_t(row) * n + e] = value;
+                }
+                v[i] = value;
+            }
         }
 
         if constexpr (A == ActFormat::F16 || A == ActFormat::BF16) {
@@ -122,6 +154,9 @@ ActInput launch_prepare(const PrepareArgs& args, int n_rows, ActFormat format, c
     // prefill has blocks enough from its rows).
     const int per_row = n_rows >= 64 ? 1 : std::min(8, (args.n + kWarps * 256 - 1) / (kWarps * 256));
     const dim3 grid(n_rows, per_row);
+    PrepareArgs a = args;
+    auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    a.vec = a.n % 8 == 0 && a.ldx % 8 == 0 && aligned(a.x) && aligned(a.aux) && aligned(a.y);
     ActInput in;
     in.format = format;
     in.n_tokens = n_rows;
@@ -132,27 +167,27 @@ ActInput launch_prepare(const PrepareArgs& args, int n_rows, ActFormat format, c
     switch (format) {
         case ActFormat::F32:
             if constexpr (S != Source::Plain)
-                launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::F32>, grid, kThreads, 0, stream, args);
+                launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::F32>, grid, kThreads, 0, stream, a);
             in.x = src;
             in.ldx = ld_src;
             break;
         case ActFormat::F16:
-            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::F16>, grid, kThreads, 0, stream, args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::F16>, grid, kThreads, 0, stream, a);
             in.x = args.rounded;
             in.ldx = args.n;
             break;
         case ActFormat::BF16:
-            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::BF16>, grid, kThreads, 0, stream, args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::BF16>, grid, kThreads, 0, stream, a);
             in.x = args.rounded;
             in.ldx = args.n;
             break;
         case ActFormat::Q8_0:
-            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::Q8_0>, grid, kThreads, 0, stream, args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::Q8_0>, grid, kThreads, 0, stream, a);
             in.q = args.q;
             in.ds = args.ds;
             break;
         case ActFormat::Q8_K:
-            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::Q8_K>, grid, kThreads, 0, stream, args);
+            launch_kernel("activation preparation kernel", prepare_kernel<S, ActFormat::Q8_K>, grid, kThreads, 0, stream, a);
             in.q = args.q;
             in.ds = args.ds;
             break;
