@@ -4,10 +4,11 @@
 // with the PDL attribute, a kernel's launch and block setup thus overlap the tail of the one
 // before it, which matters for a decode step of hundreds of short kernels. The order of memory
 // effects is that of plain stream launches (each kernel waits for the whole previous grid, and
-// by induction for everything before it). Opt-in with APR_CUDA_PDL=1: on the H200 (7B Q4_0,
-// CUDA graph decode) it measured slower, 288 against 300 tokens/s without it, and again with the
-// segmented mat-vec that streams weights before its wait (376 against 394), so by default the
-// kernels are launched without the attribute and the wait is a no-op.
+// by induction for everything before it), so no kernel may write before its wait. On by default
+// since the fused decode and the L2 warm-up (H200, 7B Q4_0, two interleaved pairs in one run: pp512
+// 15,135 / 15,146 against 14,936 / 14,880 tokens/s, tg128 541.5 / 541.6 against 538.7 / 535.9);
+// earlier kernels had measured slower with it (288 against 300, then 376 against 394 tokens/s).
+// APR_CUDA_PDL=0 launches without the attribute (the wait is then a no-op).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -22,7 +23,7 @@ namespace apr_cuda {
 inline bool pdl_enabled() {
     static const bool enabled = [] {
         const char* v = std::getenv("APR_CUDA_PDL");
-        return v && std::strcmp(v, "1") == 0;
+        return !(v && std::strcmp(v, "0") == 0);
     }();
     return enabled;
 }
