@@ -31,6 +31,17 @@
 // 2.9 (variant 1). ncu, 11008 x 4096 x 512 Q4_0 (variant 1): 226 us, 4 warps per scheduler,
 // 1.47 eligible, stalls per issue: not selected 1.55, wait 0.84, math pipe 0.75, short
 // scoreboard 0.72, dispatch 0.70, barrier 0.60, long scoreboard 0.45.
+// The min term (kFoldMin): formats with a per-chunk min (x = a * q + m: Q4_1, Q5_1, the K-quants)
+// add m * x_scale * sum(x_q) per chunk, one more FMA per accumulator element and chunk (plus its
+// scale loads and products) in the version above: the Q4_K kernel ran 0.85 of Q4_0's speed.
+// Summed over a step it is an 8-deep product of the rows' mins with the tokens' chunk sums, so
+// here one m16n8k8 fp16 MMA per warp tile and step adds it straight into the fp32 accumulators
+// (the D layout of m16n8k8 is the int8 MMA's): the decode stores each min as fp16 times 2^8,
+// the MMA loop turns each step's activation sums into fp16 times 2^-8 (the scaling keeps chunk
+// sums of large activations, up to 32 * 127 * x_scale, inside fp16 range and the mins of small
+// weights above fp16's subnormals). Both roundings are relative 2^-12 on a term that the int8
+// quantization of the activations already rounds far more coarsely. APR_CUDA_MM_FOLD_MIN=0
+// keeps the per-chunk FMA.
 #include <cstdlib>
 
 #include "backend_error.hpp"
@@ -59,6 +70,7 @@ constexpr int kStepRawBytes = kStepChunks * F::kBlockBytes / F::kBlockChunks;
 
 template <class F>
 constexpr size_t shared_bytes() {
+    // With kFoldMin the mins take half of their part (fp16); the size is the same either way.
     return size_t(2) * kRowsPerBlock * kStepRawBytes<F> +            // raw weights, two stages
            size_t(2) * kTokensPerBlock * kPitch +                       // activations, two stages
            size_t(2) * kStepChunks * kTokensPerBlock * sizeof(float2) + // activation scales, two stages
@@ -68,11 +80,38 @@ constexpr size_t shared_bytes() {
 
 template <class F>
 constexpr bool fits() {
-    // Q5_K stays on the older kernel: on the H200 its 200-token prefill test (tests/cuda) came out
-    // at cosine 0.99983 here against 0.9999990 there, while every other type matched the older
-    // kernel's figures to eight digits; the cause is not found yet (see the kernel's notes).
-    return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes &&
-           F::type != APR_TYPE_Q5_K;
+    return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes;
+}
+
+// Q5_K stays on the older kernel unless APR_CUDA_MM_Q5K=1 (to look into it): on the H200 its
+// 200-token prefill test (tests/cuda) came out at cosine 0.99983 here against 0.9999990 there,
+// while every other type matched the older kernel's figures to eight digits; the cause is not
+// found yet (see the kernel's notes).
+template <class F>
+bool admitted() {
+    if constexpr (F::type != APR_TYPE_Q5_K) return true;
+    static const bool q5k = [] {
+        const char* v = std::getenv("APR_CUDA_MM_Q5K");
+        return v && *v == '1';
+    }();
+    return q5k;
+}
+
+constexpr float kMinScale = 256.0f;  // fp16 mins are stored times this, activation sums divided by it
+
+// D += A (16 x 8, fp16, row) * B (8 x 8, fp16, col) in fp32; thread (g, t4) holds A's rows g and
+// g + 8 at columns 2 t4, 2 t4 + 1 (a[0], a[1]), B's column g at rows 2 t4, 2 t4 + 1, and D as the
+// int8 MMA does.
+__device__ __forceinline__ void mma_f16_k8(float (&d)[4], const uint32_t (&a)[2], uint32_t b) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(b));
+}
+
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
 }
 
 // Where row r's weight scale (and min) goes among a chunk's 128: the rows g, g + 8, g + 16,
@@ -87,7 +126,7 @@ __device__ __forceinline__ float4 load_shared_f4(const void* p) {
 }
 
 // kUnroll: chunks per unrolled MMA loop iteration; kSplitDecode: see the MMA loop.
-template <class F, int kUnroll, bool kSplitDecode>
+template <class F, int kUnroll, bool kSplitDecode, bool kFoldMin>
 __global__ void __launch_bounds__(kThreads, 1)
     matmul_int8_overlapped_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks,
                                   const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens,
@@ -100,6 +139,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint8_t* w_s = reinterpret_cast<uint8_t*>(ds_s + 2 * kStepChunks * kTokensPerBlock);  // [2][rows][kPitch]
     float* scale_s = reinterpret_cast<float*>(w_s + 2 * kRowsPerBlock * kPitch);      // [2][chunk][rows]
     float* min_s = scale_s + 2 * kStepChunks * kRowsPerBlock;                          // [2][chunk][rows]
+    __half* min_h = reinterpret_cast<__half*>(min_s);  // kFoldMin: [2][rows][chunk], fp16 * kMinScale
 
     wait_for_previous_kernel();
     const int tid = threadIdx.x;
@@ -160,6 +200,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         uint8_t* wt = w_s + buf * kRowsPerBlock * kPitch;
         float* sc = scale_s + buf * kStepChunks * kRowsPerBlock;
         float* mn = min_s + buf * kStepChunks * kRowsPerBlock;
+        __half* mh = min_h + buf * kRowsPerBlock * kStepChunks;
         constexpr uint32_t zero4 = uint32_t(F::kZero) * 0x01010101u;
         {
             // A warp takes 32 neighbouring rows of one chunk (the same chunk in both rounds): its
@@ -185,7 +226,10 @@ __global__ void __launch_bounds__(kThreads, 1)
             dst[0] = make_uint4(q[0], q[1], q[2], q[3]);
             dst[1] = make_uint4(q[4], q[5], q[6], q[7]);
             sc[j * kRowsPerBlock + scale_slot(r)] = w.a0;
-            if constexpr (F::kHasMin) mn[j * kRowsPerBlock + scale_slot(r)] = w.m;
+            if constexpr (kFoldMin)
+                mh[r * kStepChunks + j] = __float2half_rn(w.m * kMinScale);
+            else if constexpr (F::kHasMin)
+                mn[j * kRowsPerBlock + scale_slot(r)] = w.m;
         }
     };
 
@@ -226,6 +270,24 @@ __global__ void __launch_bounds__(kThreads, 1)
         const float* mn = min_s + buf * kStepChunks * kRowsPerBlock;
         const uint8_t* xb = x_s + buf * kTokensPerBlock * kPitch;
         const float2* db = ds_s + buf * kStepChunks * kTokensPerBlock;
+        if constexpr (kFoldMin) {
+            // The step's min term: rows' mins (A, k = the step's 8 chunks) times the tokens' chunk
+            // sums x_scale * sum(x_q) (B), one MMA per 16 x 8 accumulator tile.
+            const uint32_t* mw = reinterpret_cast<const uint32_t*>(min_h + buf * kRowsPerBlock * kStepChunks);
+            uint32_t am[2][2];
+#pragma unroll
+            for (int i = 0; i < 2; ++i)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) am[i][h] = mw[(warp_m + 16 * i + 8 * h + g) * (kStepChunks / 2) + t4];
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int tok = warp_n + 8 * j + g;
+                const float2 p0 = db[(2 * t4) * kTokensPerBlock + tok], p1 = db[(2 * t4 + 1) * kTokensPerBlock + tok];
+                const uint32_t bm = pack_half2(p0.x * (1.0f / kMinScale) * p0.y, p1.x * (1.0f / kMinScale) * p1.y);
+#pragma unroll
+                for (int i = 0; i < 2; ++i) mma_f16_k8(acc[i][j], am[i], bm);
+            }
+        }
 #pragma unroll kUnroll
         for (int k = 0; k < kStepChunks; ++k) {
             // kSplitDecode: the second half of the next step's decode between this step's chunks
@@ -242,7 +304,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                                           ((lane >> 3) & 1) * 16);
             // Rows g, g + 8, g + 16, g + 24 of the warp's 32: one 16-byte read (scale_slot).
             const float4 sw4 = load_shared_f4(sc + k * kRowsPerBlock + warp_m + 4 * g);
-            const float4 sm4 = F::kHasMin ? load_shared_f4(mn + k * kRowsPerBlock + warp_m + 4 * g) : float4{};
+            constexpr bool kMinPerChunk = F::kHasMin && !kFoldMin;
+            const float4 sm4 = kMinPerChunk ? load_shared_f4(mn + k * kRowsPerBlock + warp_m + 4 * g) : float4{};
             const float sw[2][2] = {{sw4.x, sw4.y}, {sw4.z, sw4.w}};
             const float sm[2][2] = {{sm4.x, sm4.y}, {sm4.z, sm4.w}};
             float nswb[2][2];
@@ -268,7 +331,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                         const int h = e >> 1;
                         const float u = __fmaf_rn(sw[i][h], __int_as_float(d[e]), nswb[i][h]);  // w_scale * dot
                         float v = __fmaf_rn(u, dx[e & 1], acc[i][j][e]);
-                        if constexpr (F::kHasMin) v = __fmaf_rn(sm[i][h], dsum[e & 1], v);
+                        if constexpr (kMinPerChunk) v = __fmaf_rn(sm[i][h], dsum[e & 1], v);
                         acc[i][j][e] = v;
                     }
                 }
@@ -279,10 +342,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     store_mma_tiles(acc, m0 + warp_m, n0 + warp_n, g, t4, rows, n_tokens, y, ldy, bias, residual, ldr);
 }
 
-template <class F, int kUnroll, bool kSplitDecode>
+template <class F, int kUnroll, bool kSplitDecode, bool kFoldMin = false>
 void launch_overlapped(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                        const float* residual, int ldr, cudaStream_t stream) {
-    constexpr auto kernel = matmul_int8_overlapped_kernel<F, kUnroll, kSplitDecode>;
+    constexpr auto kernel = matmul_int8_overlapped_kernel<F, kUnroll, kSplitDecode, kFoldMin>;
     constexpr size_t smem = shared_bytes<F>();
     static const bool configured = [] {
         cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
@@ -308,11 +371,25 @@ bool matmul_int8_overlapped(const DeviceMatrix& W, const ActInput& in, float* y,
         const char* v = std::getenv("APR_CUDA_MM_V2");
         return v && *v ? std::atoi(v) : 2;
     }();
+    // APR_CUDA_MM_FOLD_MIN=0: the min term per chunk (see the top of the file); only variant 2
+    // folds it.
+    static const bool fold_min = [] {
+        const char* v = std::getenv("APR_CUDA_MM_FOLD_MIN");
+        return !(v && *v == '0');
+    }();
     if (variant <= 0) return false;
     bool launched = false;
     dispatch_quant_format(W.type, [&](auto format) {
         using F = decltype(format);
         if constexpr (fits<F>()) {
+            if (!admitted<F>()) return;
+            if constexpr (F::kHasMin) {
+                if (variant == 2 && fold_min) {
+                    launch_overlapped<F, 2, true, true>(W, in, y, ldy, bias, residual, ldr, stream);
+                    launched = true;
+                    return;
+                }
+            }
             if (variant == 1)
                 launch_overlapped<F, 2, false>(W, in, y, ldy, bias, residual, ldr, stream);
             else if (variant == 3)
