@@ -42,6 +42,12 @@
 // weights above fp16's subnormals). Both roundings are relative 2^-12 on a term that the int8
 // quantization of the activations already rounds far more coarsely. APR_CUDA_MM_FOLD_MIN=0
 // keeps the per-chunk FMA.
+//
+// Integer steps (kIntStep, Q4_K and Q5_K): their activations are Q8_K, one scale per 256 values,
+// and a chunk's weight scale is the super-block's fp16 d times a 6-bit integer sc, so a step (one
+// super-block) sums S = sum_c sc_c * dot_c exactly in int32 (one IMAD per accumulator element and
+// chunk instead of two FMAs, |S| < 8 * 63 * 32 * 31 * 127 < 2^31) and adds d * x_scale * S to the
+// fp32 accumulator once per step. APR_CUDA_MM_INT_STEP=0 keeps the float steps.
 #include <cstdlib>
 
 #include "backend_error.hpp"
@@ -126,7 +132,13 @@ __device__ __forceinline__ float4 load_shared_f4(const void* p) {
 }
 
 // kUnroll: chunks per unrolled MMA loop iteration; kSplitDecode: see the MMA loop.
-template <class F, int kUnroll, bool kSplitDecode, bool kFoldMin>
+// Formats with integer chunk scales under one super-block scale (super_d, chunk_sc), see the top.
+template <class F>
+constexpr bool has_int_scales() {
+    return F::type == kTypeQ4_Kx8 || F::type == APR_TYPE_Q4_K || F::type == APR_TYPE_Q5_K;
+}
+
+template <class F, int kUnroll, bool kSplitDecode, bool kFoldMin, bool kIntStep = false>
 __global__ void __launch_bounds__(kThreads, 1)
     matmul_int8_overlapped_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int rows, int n_chunks,
                                   const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens,
@@ -140,6 +152,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     float* scale_s = reinterpret_cast<float*>(w_s + 2 * kRowsPerBlock * kPitch);      // [2][chunk][rows]
     float* min_s = scale_s + 2 * kStepChunks * kRowsPerBlock;                          // [2][chunk][rows]
     __half* min_h = reinterpret_cast<__half*>(min_s);  // kFoldMin: [2][rows][chunk], fp16 * kMinScale
+    // kIntStep: scale_s holds the integer sc (int bits), and the rows' super-block d follow the
+    // fp16 mins, [2][rows] at scale_slot order.
+    float* superd_s = min_s + kStepChunks * kRowsPerBlock;
+    static_assert(!kIntStep || (kFoldMin && kStepChunks == F::kBlockChunks), "a step is one super-block");
 
     wait_for_previous_kernel();
     const int tid = threadIdx.x;
@@ -207,8 +223,15 @@ __global__ void __launch_bounds__(kThreads, 1)
             // stores of the int8 rows (272-byte pitch) and of the scales hit distinct banks.
             const int j = (tid >> 5) & 7, r = (tid & 31) + 32 * ((tid >> 8) + 2 * round);
             QuantChunk w;
+            int sc_int = 0;
+            float super_d = 0.0f;
             if (m0 + r < rows && step * kStepChunks + j < n_chunks) {
-                F::chunk_q8(raw + r * kRaw + (j / F::kBlockChunks) * F::kBlockBytes, j % F::kBlockChunks, w);
+                const uint8_t* block = raw + r * kRaw + (j / F::kBlockChunks) * F::kBlockBytes;
+                F::chunk_q8(block, j % F::kBlockChunks, w);
+                if constexpr (kIntStep) {
+                    sc_int = F::chunk_sc(block, j);
+                    super_d = F::super_d(block);
+                }
             } else {
 #pragma unroll
                 for (int i = 0; i < 8; ++i) w.q[i] = int32_t(zero4);
@@ -225,7 +248,12 @@ __global__ void __launch_bounds__(kThreads, 1)
             uint4* dst = reinterpret_cast<uint4*>(wt + r * kPitch + 32 * j);
             dst[0] = make_uint4(q[0], q[1], q[2], q[3]);
             dst[1] = make_uint4(q[4], q[5], q[6], q[7]);
-            sc[j * kRowsPerBlock + scale_slot(r)] = w.a0;
+            if constexpr (kIntStep) {
+                sc[j * kRowsPerBlock + scale_slot(r)] = __int_as_float(sc_int);
+                if (j == 0) superd_s[buf * kRowsPerBlock + scale_slot(r)] = super_d;
+            } else {
+                sc[j * kRowsPerBlock + scale_slot(r)] = w.a0;
+            }
             if constexpr (kFoldMin)
                 mh[r * kStepChunks + j] = __float2half_rn(w.m * kMinScale);
             else if constexpr (F::kHasMin)
@@ -288,6 +316,13 @@ __global__ void __launch_bounds__(kThreads, 1)
                 for (int i = 0; i < 2; ++i) mma_f16_k8(acc[i][j], am[i], bm);
             }
         }
+        int S[2][4][4];  // kIntStep: the step's sum_c sc_c * dot_c
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) S[i][j][e] = 0;
 #pragma unroll kUnroll
         for (int k = 0; k < kStepChunks; ++k) {
             // kSplitDecode: the second half of the next step's decode between this step's chunks
@@ -302,6 +337,23 @@ __global__ void __launch_bounds__(kThreads, 1)
             for (int jj = 0; jj < 2; ++jj)
                 load_fragments(b[jj], xb + (warp_n + 16 * jj + ((lane >> 4) << 3) + (lane & 7)) * kPitch + 32 * k +
                                           ((lane >> 3) & 1) * 16);
+            if constexpr (kIntStep) {
+                const float4 sc4 = load_shared_f4(sc + k * kRowsPerBlock + warp_m + 4 * g);
+                const int sci[2][2] = {{__float_as_int(sc4.x), __float_as_int(sc4.y)},
+                                       {__float_as_int(sc4.z), __float_as_int(sc4.w)}};
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const uint32_t b0 = b[j >> 1][2 * (j & 1)], b1 = b[j >> 1][2 * (j & 1) + 1];
+#pragma unroll
+                    for (int i = 0; i < 2; ++i) {
+                        int d[4];
+                        mma_s8_from(d, a[i], b0, b1, 0);
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) S[i][j][e] += d[e] * sci[i][e >> 1];
+                    }
+                }
+                continue;
+            }
             // Rows g, g + 8, g + 16, g + 24 of the warp's 32: one 16-byte read (scale_slot).
             const float4 sw4 = load_shared_f4(sc + k * kRowsPerBlock + warp_m + 4 * g);
             constexpr bool kMinPerChunk = F::kHasMin && !kFoldMin;
@@ -337,15 +389,30 @@ __global__ void __launch_bounds__(kThreads, 1)
                 }
             }
         }
+        if constexpr (kIntStep) {
+            // acc += d * x_scale * S; the activation scale is one per step (chunk 0's).
+            const float4 d4 = load_shared_f4(superd_s + buf * kRowsPerBlock + warp_m + 4 * g);
+            const float dr[2][2] = {{d4.x, d4.y}, {d4.z, d4.w}};
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const float4 pair = load_shared_f4(db + warp_n + 8 * j + 2 * t4);
+                const float dx[2] = {pair.x, pair.z};
+#pragma unroll
+                for (int i = 0; i < 2; ++i)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        acc[i][j][e] = __fmaf_rn(__int2float_rn(S[i][j][e]), dr[i][e >> 1] * dx[e & 1], acc[i][j][e]);
+            }
+        }
     }
 
     store_mma_tiles(acc, m0 + warp_m, n0 + warp_n, g, t4, rows, n_tokens, y, ldy, bias, residual, ldr);
 }
 
-template <class F, int kUnroll, bool kSplitDecode, bool kFoldMin = false>
+template <class F, int kUnroll, bool kSplitDecode, bool kFoldMin = false, bool kIntStep = false>
 void launch_overlapped(const DeviceMatrix& W, const ActInput& in, float* y, int ldy, const float* bias,
                        const float* residual, int ldr, cudaStream_t stream) {
-    constexpr auto kernel = matmul_int8_overlapped_kernel<F, kUnroll, kSplitDecode, kFoldMin>;
+    constexpr auto kernel = matmul_int8_overlapped_kernel<F, kUnroll, kSplitDecode, kFoldMin, kIntStep>;
     constexpr size_t smem = shared_bytes<F>();
     static const bool configured = [] {
         cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
@@ -377,6 +444,14 @@ bool matmul_int8_overlapped(const DeviceMatrix& W, const ActInput& in, float* y,
         const char* v = std::getenv("APR_CUDA_MM_FOLD_MIN");
         return !(v && *v == '0');
     }();
+    // APR_CUDA_MM_INT_STEP=0: Q4_K / Q5_K scale each chunk in float (see the top of the file);
+    // 1 (default): integer steps, the decode split around the middle of the MMAs as variant 2;
+    // 2: integer steps, the decode in one piece before the MMAs (fewer registers live across it).
+    // Only with the folded min term.
+    static const int int_step = [] {
+        const char* v = std::getenv("APR_CUDA_MM_INT_STEP");
+        return v && *v ? std::atoi(v) : 1;
+    }();
     if (variant <= 0) return false;
     bool launched = false;
     dispatch_quant_format(W.type, [&](auto format) {
@@ -384,6 +459,16 @@ bool matmul_int8_overlapped(const DeviceMatrix& W, const ActInput& in, float* y,
         if constexpr (fits<F>()) {
             if (!admitted<F>()) return;
             if constexpr (F::kHasMin) {
+                if constexpr (has_int_scales<F>()) {
+                    if (variant == 2 && fold_min && int_step != 0 && in.format == ActFormat::Q8_K) {
+                        if (int_step == 2)
+                            launch_overlapped<F, 2, false, true, true>(W, in, y, ldy, bias, residual, ldr, stream);
+                        else
+                            launch_overlapped<F, 2, true, true, true>(W, in, y, ldy, bias, residual, ldr, stream);
+                        launched = true;
+                        return;
+                    }
+                }
                 if (variant == 2 && fold_min) {
                     launch_overlapped<F, 2, true, true>(W, in, y, ldy, bias, residual, ldr, stream);
                     launched = true;
