@@ -36,11 +36,11 @@
 // scale loads and products) in the version above: the Q4_K kernel ran 0.85 of Q4_0's speed.
 // Summed over a step it is an 8-deep product of the rows' mins with the tokens' chunk sums, so
 // here one m16n8k8 fp16 MMA per warp tile and step adds it straight into the fp32 accumulators
-// (the D layout of m16n8k8 is the int8 MMA's): the decode stores each min as fp16 times 2^8,
-// the MMA loop turns each step's activation sums into fp16 times 2^-8 (the scaling keeps chunk
-// sums of large activations, up to 32 * 127 * x_scale, inside fp16 range and the mins of small
-// weights above fp16's subnormals). Both roundings are relative 2^-12 on a term that the int8
-// quantization of the activations already rounds far more coarsely. APR_CUDA_MM_FOLD_MIN=0
+// (the D layout of m16n8k8 is the int8 MMA's): the decode stores each min as fp16 times 2^4,
+// the MMA loop turns each step's activation sums into fp16 times 2^-4 (chunk sums of activations
+// up to 32k, mins up to 4k stay inside fp16 range; a min is never smaller than its fp16 dmin).
+// Both roundings are relative 2^-12 on a term that the int8 quantization of the activations
+// already rounds far more coarsely. APR_CUDA_MM_FOLD_MIN=0
 // keeps the per-chunk FMA.
 //
 // Integer steps (kIntStep, Q4_K and Q5_K): their activations are Q8_K, one scale per 256 values,
@@ -103,7 +103,7 @@ bool admitted() {
     return q5k;
 }
 
-constexpr float kMinScale = 256.0f;  // fp16 mins are stored times this, activation sums divided by it
+constexpr float kMinScale = 16.0f;   // fp16 mins are stored times this, activation sums divided by it
 
 // D += A (16 x 8, fp16, row) * B (8 x 8, fp16, col) in fp32; thread (g, t4) holds A's rows g and
 // g + 8 at columns 2 t4, 2 t4 + 1 (a[0], a[1]), B's column g at rows 2 t4, 2 t4 + 1, and D as the
