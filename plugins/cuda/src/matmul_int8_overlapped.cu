@@ -20,11 +20,12 @@
 // fixed per-thread layouts): in the first version they were 40% of the kernel's instructions.
 //
 // Needs the shared memory of two raw weight stages, so formats with more than 236 raw bytes per
-// row and step (Q8_0) stay on the older kernel. Q5_K stays there too for now: with this kernel
-// its 200-token prefill test lost accuracy (cosine 0.99983 against 0.9999990; every other type
-// and the 1100-token Q4_K test matched the older kernel), far more than the changed rounding
-// order can explain, and the code it runs differs from Q4_K's only in chunk_q8 (which the older
-// kernel shares) and its 176 raw bytes per step (as Q5_0, whose test matched). To look into.
+// row and step (Q8_0) stay on the older kernel. Q5_K stays there too unless APR_CUDA_MM_Q5K=1:
+// with this kernel its 200-token prefill test once lost accuracy (cosine 0.99983 against
+// 0.9999990). That did not reproduce on the H200 with the tensor-core attention in main: worst
+// cosine 0.99975 on the older kernel, 0.99976 here with the per-chunk min, 0.99972 / 0.99971
+// with the folded min / integer steps (Q4_K alike: 0.99973 / 0.99973 / 0.99969). Its speed is
+// not measured yet, so the default is unchanged.
 //
 // H200, 7B pp512 (tokens/s, APR_CUDA_MM_V2=0 -> default): Q4_0 8,891 -> 10,430, Q4_K 8,058 ->
 // 9,232; per 512-token pass gate/up 18.1 -> 14.5 ms, QKV 10.1 -> 8.9, down 8.8 -> 7.0, wo 3.8 ->
@@ -48,6 +49,11 @@
 // super-block) sums S = sum_c sc_c * dot_c exactly in int32 (one IMAD per accumulator element and
 // chunk instead of two FMAs, |S| < 8 * 63 * 32 * 31 * 127 < 2^31) and adds d * x_scale * S to the
 // fp32 accumulator once per step. APR_CUDA_MM_INT_STEP=0 keeps the float steps.
+// H200, 7B pp512, one run (tokens/s): Q4_0 13,832 / 13,846 (unaffected); Q4_K per-chunk min
+// (APR_CUDA_MM_FOLD_MIN=0) 11,820, folded min 12,110, folded min + integer steps (default)
+// 13,132 = 0.95 of Q4_0, integer steps with the decode in one piece (APR_CUDA_MM_INT_STEP=2)
+// 12,767. The 200-token prefill test's worst cosine for Q4_K moved 0.99973 -> 0.99969 (the
+// reference rounds differently; the tolerance is 0.999). Integer steps spill 12 bytes (Q4_Kx8).
 #include <cstdlib>
 
 #include "backend_error.hpp"
@@ -89,10 +95,8 @@ constexpr bool fits() {
     return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes;
 }
 
-// Q5_K stays on the older kernel unless APR_CUDA_MM_Q5K=1 (to look into it): on the H200 its
-// 200-token prefill test (tests/cuda) came out at cosine 0.99983 here against 0.9999990 there,
-// while every other type matched the older kernel's figures to eight digits; the cause is not
-// found yet (see the kernel's notes).
+// Q5_K stays on the older kernel unless APR_CUDA_MM_Q5K=1 (see the notes at the top: its
+// accuracy loss here did not reproduce; its speed is not measured yet).
 template <class F>
 bool admitted() {
     if constexpr (F::type != APR_TYPE_Q5_K) return true;
