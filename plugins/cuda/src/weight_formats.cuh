@@ -334,6 +334,11 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* s, int j, float& sc, 
     }
 }
 
+// k_scale_min's scale of sub-block j as the integer it is.
+__device__ __forceinline__ int k_scale_int(const uint8_t* s, int j) {
+    return j < 4 ? s[j] & 63 : (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+}
+
 // Q4_K: fp16 d, fp16 dmin, scales[12], qs[128]. Sub-blocks 2i and 2i+1 share qs[32i .. 32i+31]
 // (low and high nibbles). x = d * sc * q - dmin * m.
 struct FormatQ4_K {
@@ -372,6 +377,9 @@ struct FormatQ4_K {
 #pragma unroll
         for (int i = 0; i < 8; ++i) o.q[i] = int32_t((u32_at_a4(qs + 4 * i) >> shift) & 0x0f0f0f0fu);
     }
+    // The chunk's weight scale o.a0 is d * chunk_sc (the super-block's fp16 d, a 6-bit integer).
+    static __device__ __forceinline__ float super_d(const uint8_t* b) { return half_at(b); }
+    static __device__ __forceinline__ int chunk_sc(const uint8_t* b, int j) { return k_scale_int(b + 4, j); }
 };
 
 // Q4_K regrouped at upload (weight_repack.hpp), the same bits in another order so that the
@@ -418,6 +426,10 @@ struct FormatQ4_Kx8 {
             o.q[i] = int32_t(words[i] & 0x0f0f0f0fu);
             o.q[4 + i] = int32_t((words[i] >> 4) & 0x0f0f0f0fu);
         }
+    }
+    static __device__ __forceinline__ float super_d(const uint8_t* b) { return half_at(b); }
+    static __device__ __forceinline__ int chunk_sc(const uint8_t* b, int j) {
+        return (b[8 + j] & 15) | (u32_at_a4(b + 4) >> (4 * j) & 3) << 4;
     }
 };
 
@@ -466,6 +478,8 @@ struct FormatQ5_K {
             o.q[i] = int32_t(low | high << 4);
         }
     }
+    static __device__ __forceinline__ float super_d(const uint8_t* b) { return half_at(b); }
+    static __device__ __forceinline__ int chunk_sc(const uint8_t* b, int j) { return k_scale_int(b + 4, j); }
 };
 
 // Q6_K: ql[128], qh[64], int8 scales[16], fp16 d. Two halves of 128 elements; in half h,
