@@ -28,6 +28,7 @@
 #include "backend_error.hpp"
 #include "kernels.hpp"
 #include "launch.cuh"
+#include "mma_primitives.cuh"
 #include "mma_tile_store.cuh"
 #include "matmul_int8_pipelined.hpp"
 #include "weight_formats.cuh"
@@ -153,13 +154,6 @@ __global__ void __launch_bounds__(kThreads)
 
 constexpr int kQ8Chunks = 4;                  // chunks per step
 constexpr int kQ8Pitch = 32 * kQ8Chunks + 16;  // bytes per row / token in shared memory
-
-__device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // Registers capped for 4 blocks (16 warps) per SM, against 3 uncapped: 7,982 tokens/s instead of
 // 6,150 for a 7B Q4_0 pp512 on the H200 (5,717 with 8 chunks per step, uncapped). Q4_0x8 and

@@ -57,7 +57,7 @@
 #include <cstdlib>
 
 #include "backend_error.hpp"
-#include "int8_mma_primitives.cuh"
+#include "mma_primitives.cuh"
 #include "kernels.hpp"
 #include "launch.cuh"
 #include "matmul_int8_overlapped.hpp"
@@ -129,9 +129,10 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
 __device__ __forceinline__ int scale_slot(int r) { return (r & ~31) | (r & 7) << 2 | (r >> 3 & 3); }
 
 __device__ __forceinline__ float4 load_shared_f4(const void* p) {
-    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
     float4 v;
-    asm volatile("ld.shared.v4.f32 {%0,%1,%2,%3}, [%4];\n" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(s));
+    asm volatile("ld.shared.v4.f32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "r"(smem_address(p)));
     return v;
 }
 

@@ -30,7 +30,7 @@
 
 #include "backend_error.hpp"
 #include "kernels.hpp"
-#include "int8_mma_primitives.cuh"
+#include "mma_primitives.cuh"
 #include "launch.cuh"
 #include "mma_tile_store.cuh"
 #include "matmul_int8_overlapped.hpp"
