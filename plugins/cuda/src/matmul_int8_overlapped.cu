@@ -58,6 +58,7 @@
 
 #include "backend_error.hpp"
 #include "mma_primitives.cuh"
+#include "act_tile_copies.cuh"
 #include "kernels.hpp"
 #include "launch.cuh"
 #include "matmul_int8_overlapped.hpp"
@@ -170,7 +171,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     // Token tiles vary fastest: the blocks that share a weight tile run together and read it
     // from DRAM once.
     const int n0 = blockIdx.x * kTokensPerBlock, m0 = blockIdx.y * kRowsPerBlock;
-    const int cols = n_chunks * 32;
     const int n_steps = (n_chunks + kStepChunks - 1) / kStepChunks;
 
     // Raw weights of `step`: 16-byte pieces, row-major, in 32-bit index math (a row of a weight
@@ -192,26 +192,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
     };
     auto load_x = [&](int step, int buf) {
-        const int c0 = step * kStepChunks;
-        uint8_t* xb = x_s + buf * kTokensPerBlock * kPitch;
-        const int p = tid & 15, col = c0 * 32 + 16 * p;
-#pragma unroll
-        for (int k = 0; k < kTokensPerBlock * 16 / kThreads; ++k) {
-            const int t = (tid >> 4) + kThreads / 16 * k;
-            const int tok = n0 + t;
-            const bool ok = tok < n_tokens && col < cols;
-            copy16_async(xb + t * kPitch + 16 * p, ok ? xq + size_t(tok) * cols + col : xq, ok ? 16 : 0);
-        }
-        // Scales land chunk-major: a thread's two neighbouring tokens are one 16-byte read.
-        float2* db = ds_s + buf * kStepChunks * kTokensPerBlock;
-#pragma unroll
-        for (int k = 0; k < kTokensPerBlock * kStepChunks / kThreads; ++k) {
-            const int idx = tid + kThreads * k;
-            const int t = idx / kStepChunks, c = idx % kStepChunks;
-            const int tok = n0 + t;
-            const bool ok = tok < n_tokens && c0 + c < n_chunks;
-            copy8_async(db + c * kTokensPerBlock + t, ok ? xds + size_t(tok) * n_chunks + c0 + c : xds, ok ? 8 : 0);
-        }
+        copy_activation_step<kTokensPerBlock, kThreads, kPitch>(x_s + buf * kTokensPerBlock * kPitch,
+                                                        ds_s + buf * kStepChunks * kTokensPerBlock, xq, xds,
+                                                        n0, n_tokens, step * kStepChunks, n_chunks, tid);
     };
     // Raw weights of `step` (landed in raw buffer step & 1) -> int8 tile and scales of buffer step & 1.
     // Round `round` (0 or 1: rows 64 * round + 0..63) of that decode.

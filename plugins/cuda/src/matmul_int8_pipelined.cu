@@ -29,6 +29,7 @@
 #include <string>
 
 #include "backend_error.hpp"
+#include "act_tile_copies.cuh"
 #include "kernels.hpp"
 #include "mma_primitives.cuh"
 #include "launch.cuh"
@@ -83,7 +84,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     // Token tiles vary fastest: the blocks that share a weight tile run together and read it
     // from DRAM once.
     const int n0 = blockIdx.x * kTokensPerBlock, m0 = blockIdx.y * kRowsPerBlock;
-    const int cols = n_chunks * 32;
     const int n_steps = (n_chunks + kStepChunks - 1) / kStepChunks;
 
     auto load_step = [&](int step, int buf) {
@@ -101,25 +101,9 @@ __global__ void __launch_bounds__(kThreads, 1)
             }
             copy16_async(raw + r * kRaw + 16 * p, src, bytes);
         }
-        uint8_t* xb = x_s + buf * kTokensPerBlock * kPitch;
-#pragma unroll
-        for (int k = 0; k < kTokensPerBlock * 16 / kThreads; ++k) {
-            const int idx = tid + kThreads * k;
-            const int t = idx >> 4, p = idx & 15;
-            const int tok = n0 + t, col = c0 * 32 + 16 * p;
-            const bool ok = tok < n_tokens && col < cols;
-            copy16_async(xb + t * kPitch + 16 * p, ok ? xq + size_t(tok) * cols + col : xq, ok ? 16 : 0);
-        }
-        // Scales land chunk-major: a thread's two neighbouring tokens are one 16-byte read.
-        float2* db = ds_s + buf * kStepChunks * kTokensPerBlock;
-#pragma unroll
-        for (int k = 0; k < kTokensPerBlock * kStepChunks / kThreads; ++k) {
-            const int idx = tid + kThreads * k;
-            const int t = idx / kStepChunks, c = idx % kStepChunks;
-            const int tok = n0 + t;
-            const bool ok = tok < n_tokens && c0 + c < n_chunks;
-            copy8_async(db + c * kTokensPerBlock + t, ok ? xds + size_t(tok) * n_chunks + c0 + c : xds, ok ? 8 : 0);
-        }
+        copy_activation_step<kTokensPerBlock, kThreads, kPitch>(x_s + buf * kTokensPerBlock * kPitch,
+                                                        ds_s + buf * kStepChunks * kTokensPerBlock, xq, xds,
+                                                        n0, n_tokens, c0, n_chunks, tid);
         commit_copies();
     };
 
