@@ -58,11 +58,11 @@
 
 #include "backend_error.hpp"
 #include "mma_primitives.cuh"
-#include "act_tile_copies.cuh"
 #include "kernels.hpp"
 #include "launch.cuh"
 #include "matmul_int8_overlapped.hpp"
 #include "mma_tile_store.cuh"
+#include "prefill_tile_staging.cuh"
 #include "weight_formats.cuh"
 
 namespace apr_cuda {
@@ -205,37 +205,21 @@ __global__ void __launch_bounds__(kThreads, 1)
         float* sc = scale_s + buf * kStepChunks * kRowsPerBlock;
         float* mn = min_s + buf * kStepChunks * kRowsPerBlock;
         __half* mh = min_h + buf * kRowsPerBlock * kStepChunks;
-        constexpr uint32_t zero4 = uint32_t(F::kZero) * 0x01010101u;
         {
             // A warp takes 32 neighbouring rows of one chunk (the same chunk in both rounds): its
             // stores of the int8 rows (272-byte pitch) and of the scales hit distinct banks.
             const int j = (tid >> 5) & 7, r = (tid & 31) + 32 * ((tid >> 8) + 2 * round);
-            QuantChunk w;
+            const bool valid = m0 + r < rows && step * kStepChunks + j < n_chunks;
+            const uint8_t* block = raw + r * kRaw + (j / F::kBlockChunks) * F::kBlockBytes;
+            const QuantChunk w = decode_chunk_int8<F>(block, j % F::kBlockChunks, valid, wt + r * kPitch + 32 * j);
             int sc_int = 0;
             float super_d = 0.0f;
-            if (m0 + r < rows && step * kStepChunks + j < n_chunks) {
-                const uint8_t* block = raw + r * kRaw + (j / F::kBlockChunks) * F::kBlockBytes;
-                F::chunk_q8(block, j % F::kBlockChunks, w);
-                if constexpr (kIntStep) {
+            if constexpr (kIntStep) {
+                if (valid) {
                     sc_int = F::chunk_sc(block, j);
                     super_d = F::super_d(block);
                 }
-            } else {
-#pragma unroll
-                for (int i = 0; i < 8; ++i) w.q[i] = int32_t(zero4);
-                w.a0 = w.a1 = w.m = 0.0f;
             }
-            // The zero point leaves the integers here (bytewise, q - zero fits an int8), so the
-            // tensor cores sum a * (q - zero) exactly. Each byte q < 2 * zero <= 32: setting its
-            // top bit first keeps the subtraction from borrowing across bytes, and clearing it
-            // after leaves q - zero mod 256 (three integer instructions, __vsub4 takes more).
-            uint32_t q[8];
-#pragma unroll
-            for (int i = 0; i < 8; ++i)
-                q[i] = F::kZero ? ((uint32_t(w.q[i]) | 0x80808080u) - zero4) ^ 0x80808080u : uint32_t(w.q[i]);
-            uint4* dst = reinterpret_cast<uint4*>(wt + r * kPitch + 32 * j);
-            dst[0] = make_uint4(q[0], q[1], q[2], q[3]);
-            dst[1] = make_uint4(q[4], q[5], q[6], q[7]);
             if constexpr (kIntStep) {
                 sc[j * kRowsPerBlock + scale_slot(r)] = __int_as_float(sc_int);
                 if (j == 0) superd_s[buf * kRowsPerBlock + scale_slot(r)] = super_d;

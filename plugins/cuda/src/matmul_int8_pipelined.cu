@@ -29,11 +29,11 @@
 #include <string>
 
 #include "backend_error.hpp"
-#include "act_tile_copies.cuh"
 #include "kernels.hpp"
 #include "mma_primitives.cuh"
 #include "launch.cuh"
 #include "mma_tile_store.cuh"
+#include "prefill_tile_staging.cuh"
 #include "matmul_int8_overlapped.hpp"
 #include "matmul_int8_pipelined.hpp"
 #include "weight_formats.cuh"
@@ -126,27 +126,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 
         // Decode: 128 rows x 8 chunks, eight neighbouring threads per row.
         const uint8_t* raw = raw_s + buf * kRowsPerBlock * kRaw;
-        constexpr uint32_t zero4 = uint32_t(F::kZero) * 0x01010101u;
 #pragma unroll
         for (int k = 0; k < kRowsPerBlock * kStepChunks / kThreads; ++k) {
             const int idx = tid + kThreads * k;
             const int r = idx / kStepChunks, j = idx % kStepChunks;
-            QuantChunk w;
-            if (m0 + r < rows && step * kStepChunks + j < n_chunks) {
-                F::chunk_q8(raw + r * kRaw + (j / F::kBlockChunks) * F::kBlockBytes, j % F::kBlockChunks, w);
-            } else {
-#pragma unroll
-                for (int i = 0; i < 8; ++i) w.q[i] = int32_t(zero4);
-                w.a0 = w.a1 = w.m = 0.0f;
-            }
-            // The zero point leaves the integers here (bytewise, q - zero fits an int8), so the
-            // tensor cores sum a * (q - zero) exactly.
-            uint32_t q[8];
-#pragma unroll
-            for (int i = 0; i < 8; ++i) q[i] = F::kZero ? __vsub4(uint32_t(w.q[i]), zero4) : uint32_t(w.q[i]);
-            uint4* dst = reinterpret_cast<uint4*>(w_s + r * kPitch + 32 * j);
-            dst[0] = make_uint4(q[0], q[1], q[2], q[3]);
-            dst[1] = make_uint4(q[4], q[5], q[6], q[7]);
+            const QuantChunk w = decode_chunk_int8<F>(raw + r * kRaw + (j / F::kBlockChunks) * F::kBlockBytes,
+                                                      j % F::kBlockChunks,
+                                                      m0 + r < rows && step * kStepChunks + j < n_chunks,
+                                                      w_s + r * kPitch + 32 * j);
             scale_s[j * kRowsPerBlock + r] = w.a0;
             if constexpr (F::kHasMin) min_s[j * kRowsPerBlock + r] = w.m;
         }
