@@ -176,13 +176,7 @@ __global__ void __launch_bounds__(kThreads, 4)
     const int m0 = blockIdx.x * kTileM, n0 = blockIdx.y * kTileN;
     const int cols = n_chunks * 32;
 
-    float acc[2][4][4];
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    float acc[2][4][4] = {};
 
     for (int c0 = 0; c0 < n_chunks; c0 += kQ8Chunks) {
         // Weights: 64 rows x 4 chunks, two per thread.

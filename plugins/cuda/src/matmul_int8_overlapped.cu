@@ -233,13 +233,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
     };
 
-    float acc[2][4][4];
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    float acc[2][4][4] = {};
 
     // Prologue: step 0's weights and activations and step 1's weights in flight, step 0 decoded.
     load_raw(0, 0);

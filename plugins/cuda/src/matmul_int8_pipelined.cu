@@ -107,13 +107,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         commit_copies();
     };
 
-    float acc[2][8][4];
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    float acc[2][8][4] = {};
 
     load_step(0, 0);
     for (int step = 0; step < n_steps; ++step) {
