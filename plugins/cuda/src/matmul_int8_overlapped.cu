@@ -20,12 +20,12 @@
 // fixed per-thread layouts): in the first version they were 40% of the kernel's instructions.
 //
 // Needs the shared memory of two raw weight stages, so formats with more than 236 raw bytes per
-// row and step (Q8_0) stay on the older kernel. Q5_K stays there too unless APR_CUDA_MM_Q5K=1:
-// with this kernel its 200-token prefill test once lost accuracy (cosine 0.99983 against
-// 0.9999990). That did not reproduce on the H200 with the tensor-core attention in main: worst
-// cosine 0.99975 on the older kernel, 0.99976 here with the per-chunk min, 0.99972 / 0.99971
-// with the folded min / integer steps (Q4_K alike: 0.99973 / 0.99973 / 0.99969). Its speed is
-// not measured yet, so the default is unchanged.
+// row and step (Q8_0) stay on the older kernel. Q5_K once looked less accurate here (its 200-token
+// prefill test at cosine 0.99983 against 0.9999990), which did not reproduce on the H200 with the
+// tensor-core attention in main: worst cosine 0.99975 on the older kernel, 0.99976 here with the
+// per-chunk min, 0.99972 / 0.99971 with the folded min / integer steps (Q4_K alike: 0.99973 /
+// 0.99973 / 0.99969). H200 7B Q5_K pp512, two interleaved pairs: 10,065 / 10,116 tokens/s on the
+// older kernel, 11,981 / 11,975 here, so Q5_K runs here too (APR_CUDA_MM_Q5K=0: the older one).
 //
 // H200, 7B pp512 (tokens/s, APR_CUDA_MM_V2=0 -> default): Q4_0 8,891 -> 10,430, Q4_K 8,058 ->
 // 9,232; per 512-token pass gate/up 18.1 -> 14.5 ms, QKV 10.1 -> 8.9, down 8.8 -> 7.0, wo 3.8 ->
@@ -96,14 +96,13 @@ constexpr bool fits() {
     return !F::kTwoScales && kStepRawBytes<F> % 16 == 0 && shared_bytes<F>() <= kMaxSharedBytes;
 }
 
-// Q5_K stays on the older kernel unless APR_CUDA_MM_Q5K=1 (see the notes at the top: its
-// accuracy loss here did not reproduce; its speed is not measured yet).
+// APR_CUDA_MM_Q5K=0 keeps Q5_K on the older kernel (see the notes at the top).
 template <class F>
 bool admitted() {
     if constexpr (F::type != APR_TYPE_Q5_K) return true;
     static const bool q5k = [] {
         const char* v = std::getenv("APR_CUDA_MM_Q5K");
-        return v && *v == '1';
+        return !(v && *v == '0');
     }();
     return q5k;
 }
