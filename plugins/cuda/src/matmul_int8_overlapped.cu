@@ -68,18 +68,12 @@
 namespace apr_cuda {
 namespace {
 
-constexpr int kRowsPerBlock = 128;
-constexpr int kTokensPerBlock = 128;
-constexpr int kStepChunks = 8;
+using namespace prefill_tile;
 constexpr int kThreads = 512;
-constexpr int kPitch = 32 * kStepChunks + 16;  // int8 row pitch: 272 bytes, ldmatrix rows hit distinct banks
 constexpr size_t kMaxSharedBytes = 227 * 1024;  // opt-in limit of one block on sm_90
 
 // The decode's thread layout (a warp per 32 rows of one chunk, two rounds) is written for these.
 static_assert(kThreads == 512 && kRowsPerBlock == 128 && kStepChunks == 8, "decode layout");
-
-template <class F>
-constexpr int kStepRawBytes = kStepChunks * F::kBlockBytes / F::kBlockChunks;
 
 template <class F>
 constexpr size_t shared_bytes() {

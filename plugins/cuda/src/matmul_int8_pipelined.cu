@@ -41,15 +41,8 @@
 namespace apr_cuda {
 namespace {
 
-constexpr int kRowsPerBlock = 128;
-constexpr int kTokensPerBlock = 128;
-constexpr int kStepChunks = 8;
+using namespace prefill_tile;
 constexpr int kThreads = 256;
-constexpr int kPitch = 32 * kStepChunks + 16;  // int8 row pitch: 272 bytes, ldmatrix rows hit distinct banks
-
-// Raw weight bytes of one row per step.
-template <class F>
-constexpr int kStepRawBytes = kStepChunks * F::kBlockBytes / F::kBlockChunks;
 
 template <class F>
 constexpr size_t shared_bytes() {

@@ -16,10 +16,23 @@
 
 namespace apr_cuda {
 
+// The tile geometry both kernels share: 128 weight rows x 128 tokens per block, steps of 8
+// chunks (256 K values: one Q4_0x8 group, one K-quant super-block), int8 rows at a 272-byte
+// pitch so that ldmatrix's rows hit distinct banks.
+namespace prefill_tile {
+constexpr int kRowsPerBlock = 128;
+constexpr int kTokensPerBlock = 128;
+constexpr int kStepChunks = 8;
+constexpr int kPitch = 32 * kStepChunks + 16;
+// Raw weight bytes of one row per step.
+template <class F>
+constexpr int kStepRawBytes = kStepChunks * F::kBlockBytes / F::kBlockChunks;
+}  // namespace prefill_tile
+
 template <int kTokens, int kThreads, int kPitch>
 __device__ __forceinline__ void copy_activation_step(uint8_t* xb, float2* db, const int8_t* xq, const float2* xds,
                                                      int n0, int n_tokens, int c0, int n_chunks, int tid) {
-    constexpr int kStepChunks = 8;
+    constexpr int kStepChunks = prefill_tile::kStepChunks;
     static_assert(kTokens * 16 % kThreads == 0 && kTokens * kStepChunks % kThreads == 0, "whole rounds of copies");
     const int cols = n_chunks * 32;
     const int p = tid & 15, col = c0 * 32 + 16 * p;
